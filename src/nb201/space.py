@@ -250,3 +250,41 @@ def one_hot_matrix(archs: Sequence[Arch]) -> np.ndarray:
     out = np.zeros((len(ids), NUM_EDGES, len(OPS)), dtype=np.float32)
     np.put_along_axis(out, ids[..., None], 1.0, axis=2)
     return out
+
+
+def _first_per_key(archs: Sequence[Arch], key: str) -> list[Arch]:
+    seen: dict[str, Arch] = {}
+    for a in archs:
+        seen.setdefault(getattr(a, key)(), a)
+    return list(seen.values())
+
+
+def select(spec: "str | Sequence[str | Arch]", seed: int = 0) -> list[Arch]:
+    """Resolve a notebook-style architecture selection to a list of `Arch`.
+
+    - `"all"`: the 15,625 cells in official index order;
+    - `"unique"`: one cell per `unique_key` class (the paper's 6,466);
+    - `"distinct"`: one per functional class, degenerate ones left out (5,389);
+    - `"sample:N"`: N cells drawn uniformly with `seed`;
+    - `"sample-distinct:N"`: N functionally distinct, non-degenerate cells drawn with `seed`;
+    - a list of arch strings, indices or `Arch` values.
+    """
+    if isinstance(spec, str):
+        kind, _, count = spec.partition(":")
+        if kind == "all" and not count:
+            return list(all_archs())
+        if kind == "unique" and not count:
+            return _first_per_key(all_archs(), "unique_key")
+        if kind == "distinct" and not count:
+            return [a for a in _first_per_key(all_archs(), "functional_key") if not a.is_degenerate()]
+        if kind in ("sample", "sample-distinct") and count.isdigit():
+            distinct = kind == "sample-distinct"
+            return sample(int(count), seed, unique=distinct, exclude_degenerate=distinct)
+        if "|" in spec:
+            return [Arch.from_string(spec)]
+        raise _bad(
+            "unknown architecture selection",
+            spec,
+            "use 'all', 'unique', 'distinct', 'sample:N', 'sample-distinct:N' or a list of arch strings.",
+        )
+    return [Arch.coerce(a) for a in spec]
