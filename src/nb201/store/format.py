@@ -1,0 +1,510 @@
+"""The on-disk format of a benchmark, and the only code that reads or writes it.
+
+A benchmark is a folder. Inside, one *sub-store* per (split, hp), named `<split>__<hp>/`:
+
+- `data.npy`      dense float32 `[arch_row, seed, epoch, metric]`, NaN where absent. Opened
+                  memory-mapped, so opening costs nothing and a lookup reads a few bytes.
+- `archs.npy`     int64 `[arch_row]`: the official arch index of each row (sorted). A
+                  benchmark may hold any subset of the 15,625 cells.
+- `present.npy`   bool `[arch_row, seed]`: which (arch, seed) runs exist, so a random or
+                  averaged query only touches real runs.
+- `costs.parquet` one row per arch: arch_index, flops, params, latency (+ extra numeric
+                  columns). Kept per hp because the originals' `get_cost_info` takes `hp`.
+- `table.parquet` the same numbers as a tidy table (arch_index, arch, seed, epoch, metrics),
+                  for pandas/duckdb users; written in chunks so full-size stores fit in RAM.
+- `meta.json`     dataset, split, split semantics, hp, preset, fidelity, seeds, metric names,
+                  units, shape, the size and SHA-256 of `data.npy`, versions and source.
+
+Per-epoch time metrics (`<set>-time`) are stored next to their running sums
+(`<set>-all-time`, derived at write time): the originals' `*-all-time` and `*-per-time`
+answers then cost one row read instead of a sum over epochs.
+
+Every write goes to a temporary folder that replaces the old sub-store in one rename, so a
+crash never leaves a half-written sub-store behind.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from nb201.space import NUM_ARCHS, Arch
+
+SCHEMA = "nb201.store/1"
+SEP = "__"
+DATA, ARCHS, PRESENT, COSTS, TABLE, META = (
+    "data.npy",
+    "archs.npy",
+    "present.npy",
+    "costs.parquet",
+    "table.parquet",
+    "meta.json",
+)
+TIME_SUFFIX = "-time"
+ALL_TIME_SUFFIX = "-all-time"
+COST_COLUMNS = ("flops", "params", "latency")
+
+# What each eval set of a split is, written into meta.json so a benchmark explains itself.
+SET_DESCRIPTIONS = {
+    "train": "the training set of this split (the data the network was trained on)",
+    "x-valid": "the proposed validation set: for cifar10-valid the held-out half of the CIFAR-10 "
+    "training set; for cifar100/ImageNet16-120/digits/folder datasets one class-stratified half "
+    "of the test set",
+    "x-test": "the proposed test set: the other class-stratified half of the test set",
+    "ori-test": "the original, whole test set",
+}
+UNITS = {"loss": "mean cross entropy", "accuracy": "percent", "top5": "percent", "time": "seconds", "lr": "1"}
+
+
+class StoreError(ValueError):
+    """A benchmark file is missing, truncated, corrupt, or not a benchmark at all."""
+
+
+class StoreKeyError(KeyError):
+    """A lookup key (arch, dataset, hp, metric, seed) is not in the benchmark."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want it readable
+        return str(self.args[0]) if self.args else ""
+
+
+def substore_name(split: str, hp: str) -> str:
+    for part, what in ((split, "split"), (hp, "hp")):
+        if not part or SEP in part or "/" in part or part.startswith("."):
+            raise ValueError(
+                f"invalid {what} name {part!r}: it must be non-empty and contain neither {SEP!r} nor '/'. "
+                "Rename it."
+            )
+    return f"{split}{SEP}{hp}"
+
+
+def metric_unit(metric: str) -> str:
+    return UNITS.get(metric.rsplit("-", 1)[-1], "unknown")
+
+
+def eval_sets_of(metrics: Sequence[str]) -> list[str]:
+    """Eval-set prefixes present among metric names (`x-valid-loss` -> `x-valid`)."""
+    out: list[str] = []
+    for m in metrics:
+        for s in ("train", "x-valid", "x-test", "ori-test"):
+            if m.startswith(s + "-") and s not in out:
+                out.append(s)
+    extra = sorted({m.rsplit("-", 1)[0] for m in metrics} - set(out) - {"lr"})
+    return out + [e for e in extra if not e.endswith("-all") and not e.endswith("-per")]
+
+
+def _sha256(path: Path, chunk: int = 1 << 24) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    import nb201
+
+    return {
+        "nb201": getattr(nb201, "__version__", "?"),
+        "numpy": np.__version__,
+        "pyarrow": pa.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+@dataclass
+class SubstoreSpec:
+    """Everything needed to write one sub-store from dense arrays."""
+
+    split: str
+    hp: str
+    arch_indices: np.ndarray  # [A] official indices
+    seeds: list[int]  # [S]
+    metrics: list[str]  # [M] per-epoch metric names, each saying which set it comes from
+    values: np.ndarray  # [A, S, E, M]
+
+
+def write_benchmark(
+    root: str | Path,
+    *,
+    split: str,
+    hp: str | int,
+    arch_indices: Sequence[int] | np.ndarray,
+    seeds: Sequence[int],
+    metrics: Sequence[str],
+    values: np.ndarray,
+    costs: Mapping[str, Sequence[float] | np.ndarray] | None = None,
+    dataset: str | None = None,
+    present: np.ndarray | None = None,
+    meta: Mapping[str, Any] | None = None,
+    tidy: bool = True,
+    chunk_archs: int = 512,
+) -> Path:
+    """Write (or replace) the `<split>__<hp>` sub-store of the benchmark folder `root`.
+
+    `values[a, s, e, m]` is metric `metrics[m]` after epoch `e` of seed `seeds[s]` for the
+    architecture with official index `arch_indices[a]`; NaN where absent. It may be a
+    memmap: it is read in chunks of `chunk_archs` archs, so full-size stores never sit in
+    RAM twice. `costs` maps `flops`/`params`/`latency` (and any extra numeric column) to
+    one value per arch. `present[a, s]` says which runs exist (default: any finite value).
+    `meta` adds free-form provenance (preset, fidelity, source, ...) to meta.json.
+    Returns the sub-store folder.
+    """
+    root = Path(root)
+    hp = str(hp)
+    name = substore_name(split, hp)
+    arch_idx = np.asarray(arch_indices, dtype=np.int64).reshape(-1)
+    seeds = [int(s) for s in seeds]
+    metrics = [str(m) for m in metrics]
+    n_arch, n_seed = len(arch_idx), len(seeds)
+    if (
+        values.ndim != 4
+        or values.shape[0] != n_arch
+        or values.shape[1] != n_seed
+        or values.shape[3] != len(metrics)
+    ):
+        raise ValueError(
+            f"values has shape {values.shape}; expected [archs={n_arch}, seeds={n_seed}, epochs, "
+            f"metrics={len(metrics)}]. Reshape it to [arch, seed, epoch, metric]."
+        )
+    n_epoch = values.shape[2]
+    if n_arch == 0 or n_seed == 0 or n_epoch == 0:
+        raise ValueError(
+            f"refusing to write an empty sub-store {name} (shape {values.shape}); add results first."
+        )
+    if len(set(metrics)) != len(metrics):
+        raise ValueError(f"duplicate metric names in {metrics}; each metric must appear once.")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"duplicate seeds in {seeds}; each seed must appear once.")
+    bad = [m for m in metrics if m.endswith(ALL_TIME_SUFFIX)]
+    if bad:
+        raise ValueError(
+            f"metrics {bad} are derived (running sums) and written by the store; pass only '*-time'."
+        )
+    if arch_idx.min() < 0 or arch_idx.max() >= NUM_ARCHS:
+        raise ValueError(
+            f"arch indices must lie in [0, {NUM_ARCHS - 1}]; got min {arch_idx.min()}, max {arch_idx.max()}."
+        )
+    if len(np.unique(arch_idx)) != n_arch:
+        raise ValueError("arch_indices contains duplicates; give each architecture one row.")
+    order = np.argsort(arch_idx, kind="stable")
+    sorted_idx = arch_idx[order]
+    if present is None:
+        present_arr = np.zeros((n_arch, n_seed), dtype=bool)
+        for lo in range(0, n_arch, chunk_archs):
+            block = np.asarray(values[lo : lo + chunk_archs])
+            present_arr[lo : lo + chunk_archs] = np.isfinite(block).any(axis=(2, 3))
+    else:
+        present_arr = np.asarray(present, dtype=bool)
+        if present_arr.shape != (n_arch, n_seed):
+            raise ValueError(f"present has shape {present_arr.shape}; expected {(n_arch, n_seed)}.")
+    present_arr = present_arr[order]
+
+    time_cols = [k for k, m in enumerate(metrics) if m.endswith(TIME_SUFFIX)]
+    all_metrics = metrics + [metrics[k][: -len(TIME_SUFFIX)] + ALL_TIME_SUFFIX for k in time_cols]
+
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".{name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        out = np.lib.format.open_memmap(
+            tmp / DATA, mode="w+", dtype=np.float32, shape=(n_arch, n_seed, n_epoch, len(all_metrics))
+        )
+        arch_strings = [str(Arch.from_index(int(i))) for i in sorted_idx]
+        writer = None
+        base_names = ["arch_index", "arch", "seed", "epoch"]
+        try:
+            for lo in range(0, n_arch, chunk_archs):
+                rows = order[lo : lo + chunk_archs]
+                contiguous = len(rows) and rows[-1] - rows[0] == len(rows) - 1 and np.all(np.diff(rows) == 1)
+                picked = values[rows[0] : rows[-1] + 1] if contiguous else values[rows]
+                block = np.asarray(picked, dtype=np.float32)
+                full = np.empty(block.shape[:3] + (len(all_metrics),), dtype=np.float32)
+                full[..., : len(metrics)] = block
+                if time_cols:
+                    full[..., len(metrics) :] = np.cumsum(block[..., time_cols], axis=2, dtype=np.float64)
+                # Absent runs stay NaN everywhere, derived columns included.
+                full[~present_arr[lo : lo + len(rows)]] = np.nan
+                out[lo : lo + len(rows)] = full
+                if tidy:
+                    table = _tidy_chunk(
+                        sorted_idx[lo : lo + len(rows)],
+                        arch_strings[lo : lo + len(rows)],
+                        seeds,
+                        full[..., : len(metrics)],
+                        present_arr[lo : lo + len(rows)],
+                        metrics,
+                    )
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp / TABLE, table.schema, compression="zstd")
+                    writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+        if tidy and writer is None:  # nothing present at all: still write the (empty) schema
+            pq.write_table(
+                _tidy_chunk(
+                    sorted_idx[:0],
+                    [],
+                    seeds,
+                    np.zeros((0, n_seed, n_epoch, len(metrics)), np.float32),
+                    present_arr[:0],
+                    metrics,
+                ),
+                tmp / TABLE,
+            )
+        out.flush()
+        del out
+        np.save(tmp / ARCHS, sorted_idx)
+        np.save(tmp / PRESENT, present_arr)
+        cost_table = {"arch_index": sorted_idx}
+        for col in COST_COLUMNS:
+            cost_table[col] = np.full(n_arch, np.nan)
+        for col, vals in (costs or {}).items():
+            arr = np.asarray(vals, dtype=np.float64).reshape(-1)
+            if len(arr) != n_arch:
+                raise ValueError(f"costs[{col!r}] has {len(arr)} values; expected one per arch ({n_arch}).")
+            cost_table[col] = arr[order]
+        pq.write_table(pa.table(cost_table), tmp / COSTS)
+        meta_out = {
+            "schema": SCHEMA,
+            "split": split,
+            "dataset": dataset or split,
+            "hp": hp,
+            "seeds": seeds,
+            "metrics": all_metrics,
+            "base_metrics": metrics,
+            "derived_metrics": {
+                all_metrics[len(metrics) + i]: f"running sum of {metrics[k]}" for i, k in enumerate(time_cols)
+            },
+            "units": {m: metric_unit(m) for m in all_metrics},
+            "eval_sets": {s: SET_DESCRIPTIONS.get(s, "custom eval set") for s in eval_sets_of(metrics)},
+            "num_archs": n_arch,
+            "num_epochs": n_epoch,
+            "num_runs": int(present_arr.sum()),
+            "shape": [n_arch, n_seed, n_epoch, len(all_metrics)],
+            "dtype": "float32",
+            "data_bytes": (tmp / DATA).stat().st_size,
+            "data_sha256": _sha256(tmp / DATA),
+            "created_at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "versions": _versions(),
+        }
+        for key, val in (meta or {}).items():
+            meta_out.setdefault(key, val)
+        (tmp / META).write_text(json.dumps(meta_out, indent=1, sort_keys=False, default=_json_default))
+        final = root / name
+        _replace_dir(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} into meta.json")
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    """Swap a finished temp folder into place; readers see the old or the new, never half."""
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+
+
+def _tidy_chunk(
+    arch_idx: np.ndarray,
+    arch_strings: Sequence[str],
+    seeds: Sequence[int],
+    block: np.ndarray,
+    present: np.ndarray,
+    metrics: Sequence[str],
+) -> pa.Table:
+    n_arch, n_seed, n_epoch, _ = block.shape
+    a_pos, s_pos = np.nonzero(present)
+    sel = block[a_pos, s_pos]  # [R, E, M]
+    reps = n_epoch
+    cols: dict[str, Any] = {
+        "arch_index": np.repeat(arch_idx[a_pos], reps).astype(np.int32),
+        "arch": pa.DictionaryArray.from_arrays(
+            pa.array(np.repeat(a_pos, reps).astype(np.int32)), pa.array(list(arch_strings), type=pa.string())
+        ),
+        "seed": np.repeat(np.asarray(seeds, dtype=np.int64)[s_pos], reps),
+        "epoch": np.tile(np.arange(n_epoch, dtype=np.int32), len(a_pos)),
+    }
+    flat = sel.reshape(-1, len(metrics))
+    for k, m in enumerate(metrics):
+        cols[m] = flat[:, k]
+    return pa.table(cols)
+
+
+# ---- reading --------------------------------------------------------------------------
+
+
+@dataclass
+class Substore:
+    """One opened (split, hp) sub-store. `data` is a read-only memory map."""
+
+    path: Path
+    meta: dict
+    data: np.ndarray  # [A, S, E, M] float32, memory-mapped
+    archs: np.ndarray  # [A] int64
+    present: np.ndarray  # [A, S] bool
+
+    @property
+    def split(self) -> str:
+        return self.meta["split"]
+
+    @property
+    def hp(self) -> str:
+        return self.meta["hp"]
+
+    @property
+    def seeds(self) -> list[int]:
+        return self.meta["seeds"]
+
+    @property
+    def metrics(self) -> list[str]:
+        return self.meta["metrics"]
+
+    @property
+    def num_epochs(self) -> int:
+        return self.meta["num_epochs"]
+
+    def costs(self) -> dict[str, np.ndarray]:
+        path = self.path / COSTS
+        try:
+            table = pq.read_table(path)
+        except FileNotFoundError:
+            raise StoreError(
+                f"{path} is missing; the sub-store is incomplete. Re-aggregate or re-import it."
+            ) from None
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise StoreError(
+                f"{path} is not a readable Parquet file ({exc}); re-aggregate or re-import it."
+            ) from None
+        out = {name: table.column(name).to_numpy() for name in table.column_names}
+        if not np.array_equal(out.get("arch_index", np.array([])), self.archs):
+            raise StoreError(
+                f"{path} does not list the same architectures as {self.path / ARCHS}; re-aggregate it."
+            )
+        return out
+
+    def verify(self) -> None:
+        """Full check: recompute the SHA-256 of data.npy against meta.json (reads the whole file)."""
+        digest = _sha256(self.path / DATA)
+        if digest != self.meta.get("data_sha256"):
+            raise StoreError(
+                f"{self.path / DATA} is corrupt: its SHA-256 {digest[:12]}... differs from the one in "
+                f"{self.path / META} ({str(self.meta.get('data_sha256'))[:12]}...). Re-aggregate or re-import it."
+            )
+
+
+def read_meta(folder: Path) -> dict:
+    path = folder / META
+    try:
+        meta = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise StoreError(
+            f"{path} is missing: {folder} is not an nb201 sub-store. Re-aggregate or re-import it."
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise StoreError(f"{path} is corrupt ({exc}); re-aggregate or re-import the sub-store.") from None
+    if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
+        raise StoreError(
+            f"{path} is not an nb201 sub-store description (schema {meta.get('schema') if isinstance(meta, dict) else None!r},"
+            f" expected {SCHEMA!r})."
+        )
+    return meta
+
+
+def open_substore(folder: str | Path, verify: bool = False) -> Substore:
+    """Open one sub-store: cheap checks always (sizes, shapes, dtypes), SHA-256 when `verify`."""
+    folder = Path(folder)
+    meta = read_meta(folder)
+    shape = tuple(meta["shape"])
+    data_path = folder / DATA
+    try:
+        size = data_path.stat().st_size
+    except FileNotFoundError:
+        raise StoreError(f"{data_path} is missing; re-aggregate or re-import the sub-store.") from None
+    if size != meta.get("data_bytes"):
+        raise StoreError(
+            f"{data_path} is truncated or corrupt: {size} bytes on disk, {meta.get('data_bytes')} expected "
+            f"from {folder / META}. Re-aggregate or re-import it."
+        )
+    try:
+        data = np.load(data_path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise StoreError(
+            f"{data_path} is not a valid .npy file ({exc}); re-aggregate or re-import it."
+        ) from None
+    if data.shape != shape or data.dtype != np.float32:
+        raise StoreError(
+            f"{data_path} holds {data.dtype}{list(data.shape)}, but {folder / META} says float32{list(shape)}; "
+            "the files do not belong together. Re-aggregate or re-import it."
+        )
+    archs = _load_small(folder / ARCHS, (shape[0],), np.int64)
+    present = _load_small(folder / PRESENT, (shape[0], shape[1]), np.bool_)
+    sub = Substore(path=folder, meta=meta, data=data.view(np.ndarray), archs=archs, present=present)
+    if verify:
+        sub.verify()
+    return sub
+
+
+def _load_small(path: Path, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise StoreError(f"{path} is missing; re-aggregate or re-import the sub-store.") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise StoreError(
+            f"{path} is truncated or corrupt ({exc}); re-aggregate or re-import the sub-store."
+        ) from None
+    if arr.shape != shape or arr.dtype != dtype:
+        raise StoreError(
+            f"{path} holds {arr.dtype}{list(arr.shape)}; expected {np.dtype(dtype)}{list(shape)}."
+        )
+    return arr
+
+
+def list_substores(root: str | Path) -> list[Path]:
+    """Sub-store folders of a benchmark, sorted."""
+    root = Path(root)
+    return sorted(p for p in root.iterdir() if p.is_dir() and SEP in p.name and not p.name.startswith("."))
+
+
+def iter_specs(root: str | Path) -> Iterable[tuple[str, str, Path]]:
+    for p in list_substores(root):
+        split, _, hp = p.name.partition(SEP)
+        yield split, hp, p
