@@ -1,0 +1,219 @@
+"""Presets, fidelity overrides and the run spec whose hash names every run record.
+
+A preset is a small TOML file (`nb201/configs/presets/<name>.toml`) so that the protocol
+lives in a reviewable file rather than in code. A run's *resolved config* is the preset's
+`[config]` table with the run's fidelity overrides merged in and type-checked; the run id
+hashes that resolved config together with the arch, dataset, split, preset name and seed,
+so two runs that would compute the same numbers share an id, and any change of a knob
+(including editing a preset file) gives a new one instead of silently reusing old results.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from nb201.space import Arch
+
+PRESET_DIR = Path(__file__).resolve().parent.parent / "configs" / "presets"
+
+# Every knob a config has, with the types it accepts. Presets must define all of them, so
+# a record's config is always complete and two presets are comparable key by key.
+_INT_KNOBS = ("epochs", "batch_size", "eval_batch_size", "warmup_epochs", "C", "N")
+_FLOAT_KNOBS = ("lr", "eta_min", "momentum", "weight_decay", "train_fraction", "eval_fraction")
+_BOOL_KNOBS = ("nesterov", "measure_latency")
+_CHOICE_KNOBS = {"schedule": ("cosine", "constant"), "loss": ("cross_entropy",)}
+_SIZE_KNOBS = {"image_size": "native", "pad": "auto"}  # an int, or the named default
+KNOBS: tuple[str, ...] = _INT_KNOBS + _FLOAT_KNOBS + _BOOL_KNOBS + tuple(_CHOICE_KNOBS) + tuple(_SIZE_KNOBS)
+
+
+def preset_names() -> list[str]:
+    """The presets shipped with nb201 (file stems under `configs/presets`)."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+
+
+@functools.cache
+def _read_preset(name: str) -> dict[str, Any]:
+    path = PRESET_DIR / f"{name}.toml"
+    if not isinstance(name, str) or "/" in name or not path.is_file():
+        raise KeyError(
+            f"unknown preset {name!r}; available presets: {', '.join(preset_names())} "
+            f"(files in {PRESET_DIR}); pass one of those names, or add a <name>.toml there."
+        )
+    with path.open("rb") as f:
+        raw = tomllib.load(f)
+    if "config" not in raw:
+        raise ValueError(f"preset file {path} has no [config] table; copy the layout of 200.toml.")
+    missing = [k for k in KNOBS if k not in raw["config"]]
+    unknown = [k for k in raw["config"] if k not in KNOBS]
+    if missing or unknown:
+        raise ValueError(
+            f"preset file {path}: missing knobs {missing}, unknown knobs {unknown}; "
+            f"a preset defines exactly {list(KNOBS)}."
+        )
+    config = {k: _check_knob(k, v, f"preset {name!r}") for k, v in raw["config"].items()}
+    seeds = raw.get("seeds", [])
+    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise ValueError(f"preset file {path}: seeds must be a list of integers, got {seeds!r}.")
+    return {
+        "name": name,
+        "description": str(raw.get("description", "")),
+        "provisional": bool(raw.get("provisional", False)),
+        "seeds": list(seeds),
+        "config": {k: config[k] for k in KNOBS},
+    }
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """The preset `name`: `{"name", "description", "provisional", "seeds", "config"}`.
+
+    Raises KeyError naming the available presets when `name` is unknown.
+    """
+    p = _read_preset(str(name))
+    return {**p, "seeds": list(p["seeds"]), "config": dict(p["config"])}
+
+
+def _check_knob(key: str, value: Any, where: str) -> Any:
+    """Validate one knob and normalize its type (lr=1 and lr=1.0 must hash the same)."""
+
+    def bad(expect: str) -> ValueError:
+        return ValueError(f"{where}: knob {key!r} must be {expect}, got {value!r}.")
+
+    if key not in KNOBS:
+        raise KeyError(f"{where}: unknown knob {key!r}; valid knobs are {list(KNOBS)}.")
+    if key in _INT_KNOBS:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("an integer")
+        low = 0 if key in ("warmup_epochs", "N") else 1
+        if value < low:
+            raise bad(f"an integer >= {low}")
+        return int(value)
+    if key in _FLOAT_KNOBS:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise bad("a finite number")
+        value = float(value)
+        if key in ("train_fraction", "eval_fraction") and not 0.0 < value <= 1.0:
+            raise bad("a fraction in (0, 1]")
+        if key in ("momentum", "weight_decay", "eta_min") and value < 0:
+            raise bad("a number >= 0")
+        if key == "lr" and value <= 0:
+            raise bad("a number > 0")
+        return value
+    if key in _BOOL_KNOBS:
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if key in _CHOICE_KNOBS:
+        if value not in _CHOICE_KNOBS[key]:
+            raise bad(f"one of {list(_CHOICE_KNOBS[key])}")
+        return value
+    default = _SIZE_KNOBS[key]
+    if value == default:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise bad(f"an integer or {default!r}")
+    if key == "image_size" and (value < 4 or value % 4):
+        raise bad("a multiple of 4 (the network halves the resolution twice)")
+    if key == "pad" and value < 0:
+        raise bad("an integer >= 0")
+    return int(value)
+
+
+def resolve_config(preset: str, fidelity: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The preset's config with `fidelity` overrides merged in and validated."""
+    config = load_preset(preset)["config"]
+    for key, value in (fidelity or {}).items():
+        if key not in KNOBS:
+            raise KeyError(
+                f"unknown fidelity knob {key!r}; valid knobs are {list(KNOBS)} "
+                f"(preset {preset!r} sets them all; override only those you mean to change)."
+            )
+        config[key] = _check_knob(key, value, "fidelity override")
+    return config
+
+
+# Built-in datasets, whose splits are named `<dataset>` or `<dataset>-valid`. `folder:`
+# datasets are given as an explicit (dataset, split) pair.
+_BUILTIN = ("cifar10", "cifar100", "ImageNet16-120", "digits")
+
+
+def dataset_for_split(split: str) -> str:
+    """The built-in dataset a named split belongs to (`cifar10-valid` -> `cifar10`)."""
+    if split.endswith("-valid") and split[: -len("-valid")] in _BUILTIN:
+        return split[: -len("-valid")]
+    return split
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines one training run; picklable, so any engine can ship it.
+
+    `data_root` (where to find the data) and `save_weights` (whether to keep the trained
+    weights) do not change the numbers, so they are not part of the run id.
+    """
+
+    arch: str
+    dataset: str
+    split: str
+    preset: str
+    seed: int
+    fidelity: dict[str, Any] = field(default_factory=dict)
+    data_root: str | None = None
+    save_weights: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "arch", str(Arch.coerce(self.arch)))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}; e.g. 777.")
+        for name in ("dataset", "split", "preset"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"{name} must be a non-empty string, got {getattr(self, name)!r}.")
+        object.__setattr__(self, "fidelity", dict(self.fidelity or {}))
+        if self.data_root is not None:
+            object.__setattr__(self, "data_root", str(self.data_root))
+
+    def __hash__(self) -> int:  # fidelity is a dict; hash by identity of the run instead
+        return hash(self.run_id)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The resolved config (preset + fidelity), validated."""
+        return resolve_config(self.preset, self.fidelity)
+
+    @property
+    def arch_obj(self) -> Arch:
+        return Arch.from_string(self.arch)
+
+    def identity(self) -> dict[str, Any]:
+        """What the run id hashes: everything that can change the numbers."""
+        return {
+            "arch": self.arch,
+            "dataset": self.dataset,
+            "split": self.split,
+            "preset": self.preset,
+            "seed": self.seed,
+            "config": self.config,
+        }
+
+    @property
+    def run_id(self) -> str:
+        blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+    def to_record(self) -> dict[str, Any]:
+        """The record's `spec` field."""
+        return {
+            "arch": self.arch,
+            "dataset": self.dataset,
+            "split": self.split,
+            "preset": self.preset,
+            "seed": self.seed,
+            "fidelity": dict(self.fidelity),
+        }

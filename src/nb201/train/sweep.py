@@ -1,0 +1,237 @@
+"""Many runs: the cross product of archs x datasets x seeds, on a pluggable engine.
+
+Everything the sweep can check before spending compute it checks first (preset, fidelity
+knobs, dataset files, split names), so a typo fails in a second, not after an hour. Runs
+whose record exists are skipped, so re-running a sweep resumes it.
+
+Deduplication (`dedup=True`): architectures that compute the same function (same
+`Arch.functional_key`) give the same numbers up to training noise, so only one
+representative per class is trained (the lowest official index among the class members in
+the sweep). Every other member still gets its own record under its own run id, with the
+representative's epochs, its own cost, and `"shared_from": <representative run id>`; the
+representative's record lists the class members in `"represents"`. Degenerate cells are
+recorded individually as chance level, never trained.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from nb201.space import Arch
+from nb201.train import loop, records
+from nb201.train.config import RunSpec, dataset_for_split, load_preset, resolve_config
+from nb201.train.engine import Engine, LocalEngine, RunOutcome
+from nb201.train.run import arch_cost
+
+
+@dataclass
+class SweepSummary:
+    """What a sweep did; `print(summary)` shows a small table."""
+
+    total: int = 0
+    done: int = 0  # trained to completion in this sweep
+    skipped: int = 0  # record already existed
+    degenerate: int = 0  # recorded as chance level, untrained
+    shared: int = 0  # records written from a representative (dedup)
+    failed: list[tuple[str, str, str]] = field(default_factory=list)  # (run_id, arch, reason)
+    wall_time: float = 0.0
+    cpu_hours: float = 0.0
+    out_dir: str = ""
+
+    def table(self) -> str:
+        rows = [
+            ("runs", self.total),
+            ("trained", self.done),
+            ("shared (dedup)", self.shared),
+            ("degenerate", self.degenerate),
+            ("skipped (done before)", self.skipped),
+            ("failed", len(self.failed)),
+            ("wall time", f"{self.wall_time:.1f} s"),
+            ("cpu hours", f"{self.cpu_hours:.3f}"),
+            ("records in", self.out_dir),
+        ]
+        width = max(len(k) for k, _ in rows)
+        lines = [f"{k:<{width}}  {v}" for k, v in rows]
+        for run_id, arch, reason in self.failed:
+            lines.append(f"  failed {run_id} {arch}: {reason.splitlines()[0] if reason else ''}")
+        return "\n".join(lines)
+
+    __str__ = table
+
+
+def _as_pairs(datasets: str | Iterable[str | tuple[str, str]]) -> list[tuple[str, str]]:
+    """Accept a split name, a (dataset, split) tuple, or a list of either."""
+    if isinstance(datasets, (str, tuple)):
+        datasets = [datasets]  # type: ignore[list-item]
+    pairs = []
+    for d in datasets:  # type: ignore[union-attr]
+        if isinstance(d, str):
+            pairs.append((dataset_for_split(d), d))
+        elif isinstance(d, (tuple, list)) and len(d) == 2 and all(isinstance(x, str) for x in d):
+            pairs.append((d[0], d[1]))
+        else:
+            raise ValueError(
+                f"cannot read a dataset from {d!r}; pass a split name such as 'cifar10-valid' or 'digits', "
+                "or a (dataset, split) pair such as "
+                "('folder:../shared/datasets/cifar10-jpeg.zip', 'cifar10-jpeg-valid')."
+            )
+    if not pairs:
+        raise ValueError("no datasets given; pass e.g. datasets=['digits'].")
+    return list(dict.fromkeys(pairs))
+
+
+def _make_engine(engine: str | Engine, options: dict[str, Any] | None) -> Engine:
+    options = dict(options or {})
+    if engine == "local":
+        return LocalEngine(**options)
+    if engine == "ray":
+        from nb201.train.ray_engine import RayEngine  # Ray is imported only when used
+
+        return RayEngine(**options)
+    if isinstance(engine, str):
+        raise ValueError(
+            f"unknown engine {engine!r}; use 'local', 'ray', or an object with a map(specs, out_dir) method."
+        )
+    if not callable(getattr(engine, "map", None)):
+        raise TypeError(
+            f"{engine!r} is not an engine: it needs a map(specs, out_dir) method yielding RunOutcome."
+        )
+    return engine
+
+
+def share_record(rep_path: str | Path, member: RunSpec, out_dir: str | Path, device: str = "cpu") -> Path:
+    """Write `member`'s record from its representative's (dedup), and list it there."""
+    rep = records.read_record(rep_path)
+    arch = member.arch_obj
+    rec = copy.deepcopy(rep)
+    rec.update(
+        run_id=member.run_id,
+        spec=member.to_record(),
+        arch_index=arch.index,
+        represents=None,
+        shared_from=rep["run_id"],
+        weights=None,
+    )
+    data = rep["data"]
+    rec["cost"] = arch_cost(arch, tuple(data["input_shape"]), data["num_classes"], member.config, device)
+    path = records.write_record(out_dir, rec)
+    rep["represents"] = sorted(set(rep.get("represents") or [rep["spec"]["arch"]]) | {member.arch})
+    records.write_record(out_dir, rep)
+    return path
+
+
+def sweep(
+    archs: Iterable[Arch | str | int],
+    datasets: str | Iterable[str | tuple[str, str]],
+    preset: str,
+    seeds: int | Sequence[int] | None = None,
+    fidelity: dict[str, Any] | None = None,
+    out_dir: str | Path = "runs",
+    engine: str | Engine = "local",
+    dedup: bool = False,
+    data_root: str | None = None,
+    progress: bool = True,
+    engine_options: dict[str, Any] | None = None,
+    save_weights: bool = False,
+) -> SweepSummary:
+    """Train every (arch, dataset, seed) with `preset` (+ `fidelity` overrides) into `out_dir`.
+
+    `datasets` are split names (`"cifar10-valid"`, `"digits"`) or (dataset, split) pairs;
+    `seeds` default to the preset's. Returns a `SweepSummary`; failures are listed there,
+    never raised, except bad inputs, which raise before any run starts.
+    """
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    seed_list = list(
+        load_preset(preset)["seeds"] if seeds is None else ([seeds] if isinstance(seeds, int) else seeds)
+    )
+    if not seed_list:
+        raise ValueError(f"no seeds: preset {preset!r} lists none; pass seeds=[777] or similar.")
+    config = resolve_config(preset, fidelity)  # raises on unknown preset / knob
+    arch_list = list(dict.fromkeys(Arch.coerce(a) for a in archs))
+    if not arch_list:
+        raise ValueError("no architectures given; pass e.g. archs=nb201.space.sample(30, seed=0).")
+    pairs = _as_pairs(datasets)
+    for dataset, split in pairs:  # fail now on a missing file or an unknown split
+        loop.prepare(
+            dataset, split, data_root, config["train_fraction"], config["eval_fraction"], config["image_size"]
+        )
+    runner = _make_engine(engine, engine_options)
+
+    # Which arch stands for which: identity unless dedup.
+    rep_of: dict[Arch, Arch] = {a: a for a in arch_list}
+    if dedup:
+        classes: dict[str, list[Arch]] = {}
+        for a in arch_list:
+            if not a.is_degenerate():
+                classes.setdefault(a.functional_key(), []).append(a)
+        for members in classes.values():
+            rep = min(members, key=lambda a: a.index)
+            for a in members:
+                rep_of[a] = rep
+
+    def spec(a: Arch, dataset: str, split: str, seed: int) -> RunSpec:
+        return RunSpec(str(a), dataset, split, preset, seed, dict(fidelity or {}), data_root, save_weights)
+
+    to_run: list[RunSpec] = []
+    members_of: dict[str, list[RunSpec]] = {}
+    for dataset, split in pairs:
+        for seed in seed_list:
+            for a in arch_list:
+                s = spec(a, dataset, split, seed)
+                if rep_of[a] == a:
+                    to_run.append(s)
+                else:
+                    members_of.setdefault(spec(rep_of[a], dataset, split, seed).run_id, []).append(s)
+
+    summary = SweepSummary(total=len(arch_list) * len(pairs) * len(seed_list), out_dir=str(out_dir))
+    cpu_seconds = 0.0
+    arch_by_id = {s.run_id: s.arch for s in to_run}
+    bar = tqdm(
+        total=summary.total, disable=not progress, desc=f"sweep {preset}", unit="run", dynamic_ncols=True
+    )
+
+    def count(outcome: RunOutcome, arch: str) -> None:
+        if outcome.status == "skipped":
+            summary.skipped += 1
+        elif outcome.status == "ok":
+            summary.done += 1
+        elif outcome.status == "degenerate":
+            summary.degenerate += 1
+        else:
+            summary.failed.append((outcome.run_id, arch, outcome.reason or "unknown"))
+
+    try:
+        for outcome in runner.map(to_run, str(out_dir)):
+            cpu_seconds += outcome.cpu_time
+            count(outcome, arch_by_id.get(outcome.run_id, "?"))
+            bar.update(1)
+            for m in members_of.pop(outcome.run_id, []):
+                mpath = records.record_path(out_dir, m.run_id)
+                if mpath.exists():
+                    summary.skipped += 1
+                elif not outcome.path:
+                    summary.failed.append(
+                        (m.run_id, m.arch, f"representative {outcome.run_id} failed: {outcome.reason}")
+                    )
+                else:
+                    share_record(outcome.path, m, out_dir)
+                    summary.shared += 1
+                    if outcome.status == "failed":
+                        summary.failed.append(
+                            (m.run_id, m.arch, f"shared from {outcome.run_id}: {outcome.reason}")
+                        )
+                bar.update(1)
+            bar.set_postfix(failed=len(summary.failed), refresh=False)
+    finally:
+        bar.close()
+    summary.wall_time = time.perf_counter() - t0
+    summary.cpu_hours = cpu_seconds / 3600.0
+    return summary
