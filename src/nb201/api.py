@@ -150,7 +150,8 @@ class _View:
             or not 0 <= iepoch < self.num_epochs
         ):
             raise ValueError(
-                f"invalid iepoch={iepoch!r} for {self.split!r} hp={self.hp!r}: use None (last) or an integer in "
+                f"invalid iepoch={iepoch!r} for {self.split!r} hp={self.hp!r}: use None (last) or an "
+                f"integer in "
                 f"[0, {self.num_epochs - 1}]."
             )
         return int(iepoch)
@@ -216,12 +217,14 @@ class Benchmark:
         if not root.exists():
             searched = [str(d) for d in _benchmark_dirs()]
             raise FileNotFoundError(
-                f"no benchmark at {str(path_or_name)!r} (also looked in {searched}). Pass the folder written by "
+                f"no benchmark at {str(path_or_name)!r} (also looked in {searched}). "
+                "Pass the folder written by "
                 "`nb201 aggregate`/`nb201 import`, or set NB201_BENCHMARKS."
             )
         if root.is_file():
             raise StoreError(
-                f"{root} is a file, but a benchmark is a folder of <split>__<hp>/ sub-stores. To use an official "
+                f"{root} is a file, but a benchmark is a folder of <split>__<hp>/ sub-stores. "
+                "To use an official "
                 "NAS-Bench-201/NATS-Bench file, convert it first: `nb201 import <file> <out-folder>`."
             )
         subs = {(split, hp): p for split, hp, p in iter_specs(root)}
@@ -435,9 +438,10 @@ class Benchmark:
             elif metric_on_set + "-accuracy" in view0.col:
                 set_name = metric_on_set
             else:
+                sets = {m[: -len("-accuracy")] for m in view0.metrics if m.endswith("-accuracy")}
                 raise StoreKeyError(
-                    f"unknown metric_on_set {metric_on_set!r} for {dataset!r}; choose from "
-                    f"{sorted(set(view0.roles) | {m[: -len('-accuracy')] for m in view0.metrics if m.endswith('-accuracy')})}."
+                    f"unknown metric_on_set {metric_on_set!r} for {dataset!r}; "
+                    f"choose from {sorted(set(view0.roles) | sets)}."
                 )
         view = self._view(dataset, hp)
         acc = self._seed_mean(
@@ -494,7 +498,8 @@ class Benchmark:
             )
         if info["train-all-time"] is None or per is None:
             raise ValueError(
-                f"{split!r} hp={self._hp_for(split, hp)!r} recorded no train/eval times, so a simulated time cost "
+                f"{split!r} hp={self._hp_for(split, hp)!r} recorded no train/eval times, "
+                "so a simulated time cost "
                 "cannot be computed; use a benchmark with timed runs."
             )
         time_cost = info["train-all-time"] + per

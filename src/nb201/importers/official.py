@@ -87,7 +87,8 @@ def _load_pth(path: Path, allow_pickle: bool) -> Any:
         if allow_pickle:
             return torch.load(path, map_location="cpu", weights_only=False)
         raise ImportFormatError(
-            f"{path} holds Python objects beyond plain data ({str(exc).splitlines()[0]}). If you trust the file, "
+            f"{path} holds Python objects beyond plain data ({str(exc).splitlines()[0]}). "
+            "If you trust the file, "
             "re-run with allow_pickle=True (CLI: --allow-pickle)."
         ) from None
     except (RuntimeError, EOFError, OSError) as exc:
@@ -119,7 +120,8 @@ def _index_map(meta_archs: list[str], path: Path) -> Callable[[int], tuple[int, 
         except ValueError as exc:
             hint = " (this looks like the NATS-Bench *size* space; only the topology space is NAS-Bench-201)"
             raise ImportFormatError(
-                f"{path}: architecture {i} is {text!r}, not a NAS-Bench-201 cell{hint if ':' in text else ''}: {exc}"
+                f"{path}: architecture {i} is {text!r}, not a NAS-Bench-201 cell"
+                f"{hint if ':' in text else ''}: {exc}"
             ) from None
         return arch.index, str(arch)
 
@@ -285,7 +287,8 @@ def import_official(
         _add_arch(groups, ours, hp, state, flavour)
     if not groups:
         raise ImportFormatError(
-            f"{path} contained no results for datasets={datasets} hps={hps}; drop the filters to see what it has."
+            f"{path} contained no results for datasets={datasets} hps={hps}; "
+            "drop the filters to see what it has."
         )
     written = []
     for (dataset, hp), g in sorted(groups.items()):

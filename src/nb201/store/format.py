@@ -156,6 +156,7 @@ def write_benchmark(
     meta: Mapping[str, Any] | None = None,
     tidy: bool = True,
     chunk_archs: int = 512,
+    extra_tables: Mapping[str, pa.Table] | None = None,
 ) -> Path:
     """Write (or replace) the `<split>__<hp>` sub-store of the benchmark folder `root`.
 
@@ -164,7 +165,8 @@ def write_benchmark(
     memmap: it is read in chunks of `chunk_archs` archs, so full-size stores never sit in
     RAM twice. `costs` maps `flops`/`params`/`latency` (and any extra numeric column) to
     one value per arch. `present[a, s]` says which runs exist (default: any finite value).
-    `meta` adds free-form provenance (preset, fidelity, source, ...) to meta.json.
+    `meta` adds free-form provenance (preset, fidelity, source, ...) to meta.json;
+    `extra_tables` are written as further Parquet files into the sub-store.
     Returns the sub-store folder.
     """
     root = Path(root)
@@ -231,7 +233,6 @@ def write_benchmark(
         )
         arch_strings = [str(Arch.from_index(int(i))) for i in sorted_idx]
         writer = None
-        base_names = ["arch_index", "arch", "seed", "epoch"]
         try:
             for lo in range(0, n_arch, chunk_archs):
                 rows = order[lo : lo + chunk_archs]
@@ -285,6 +286,8 @@ def write_benchmark(
                 raise ValueError(f"costs[{col!r}] has {len(arr)} values; expected one per arch ({n_arch}).")
             cost_table[col] = arr[order]
         pq.write_table(pa.table(cost_table), tmp / COSTS)
+        for fname, extra in (extra_tables or {}).items():
+            pq.write_table(extra, tmp / fname)
         meta_out = {
             "schema": SCHEMA,
             "split": split,
@@ -426,7 +429,8 @@ class Substore:
         if digest != self.meta.get("data_sha256"):
             raise StoreError(
                 f"{self.path / DATA} is corrupt: its SHA-256 {digest[:12]}... differs from the one in "
-                f"{self.path / META} ({str(self.meta.get('data_sha256'))[:12]}...). Re-aggregate or re-import it."
+                f"{self.path / META} ({str(self.meta.get('data_sha256'))[:12]}...). "
+                "Re-aggregate or re-import it."
             )
 
 
@@ -442,8 +446,8 @@ def read_meta(folder: Path) -> dict:
         raise StoreError(f"{path} is corrupt ({exc}); re-aggregate or re-import the sub-store.") from None
     if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
         raise StoreError(
-            f"{path} is not an nb201 sub-store description (schema {meta.get('schema') if isinstance(meta, dict) else None!r},"
-            f" expected {SCHEMA!r})."
+            f"{path} is not an nb201 sub-store description "
+            f"(schema {meta.get('schema') if isinstance(meta, dict) else None!r}, expected {SCHEMA!r})."
         )
     return meta
 
@@ -471,7 +475,8 @@ def open_substore(folder: str | Path, verify: bool = False) -> Substore:
         ) from None
     if data.shape != shape or data.dtype != np.float32:
         raise StoreError(
-            f"{data_path} holds {data.dtype}{list(data.shape)}, but {folder / META} says float32{list(shape)}; "
+            f"{data_path} holds {data.dtype}{list(data.shape)}, "
+            f"but {folder / META} says float32{list(shape)}; "
             "the files do not belong together. Re-aggregate or re-import it."
         )
     archs = _load_small(folder / ARCHS, (shape[0],), np.int64)
