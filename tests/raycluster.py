@@ -1,0 +1,222 @@
+"""A real multi-node Ray cluster on this machine, owned process by process.
+
+Why not `ray.cluster_utils.Cluster`: the tests must kill one node's processes by pid
+mid-sweep and must stop every process they started whatever the outcome, so each node is
+a `ray start --block` child we own, and every process it spawns is found again either as
+its descendant or by a marker in its environment (orphans re-parented to init keep the
+marker), then signalled by pid. Nothing here uses `ray stop`, which would hit other
+people's Ray processes on a shared machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+
+RAY = str(Path(sys.executable).with_name("ray"))
+MARKER = "NB201_TEST_RAY_CLUSTER"
+
+# Fail fast in tests: a dead node is noticed in about 3 s instead of about 20 s.
+FAST_FAILURE_ENV = {
+    "RAY_health_check_initial_delay_ms": "1000",
+    "RAY_health_check_period_ms": "1000",
+    "RAY_health_check_timeout_ms": "1000",
+    "RAY_health_check_failure_threshold": "2",
+    "RAY_USAGE_STATS_ENABLED": "0",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RayNode:
+    """One `ray start --block` process and everything it spawned."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.name = name
+        self.log = log
+        self._log_fh = open(log, "wb")  # noqa: SIM115 - closed in kill()
+        self.proc = subprocess.Popen(
+            [RAY, "start", "--block", *args], stdout=self._log_fh, stderr=subprocess.STDOUT, env=env
+        )
+        self.seen: set[int] = {self.proc.pid}
+
+    def pids(self) -> set[int]:
+        """Pids of this node's processes alive now (remembered across calls)."""
+        try:
+            kids = psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            kids = []
+        self.seen |= {k.pid for k in kids}
+        return {p for p in self.seen if psutil.pid_exists(p)}
+
+    def wait_started(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ray node {self.name} exited early:\n{self.log.read_text()}")
+            if b"Ray runtime started" in self.log.read_bytes():
+                self.pids()
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"ray node {self.name} did not start in {timeout}s:\n{self.log.read_text()}")
+
+    def kill(self, sig: int = signal.SIGKILL) -> list[int]:
+        """Signal every process of this node by pid; return the pids signalled."""
+        pids = sorted(self.pids())
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        psutil.wait_procs([_proc(p) for p in pids if _proc(p) is not None], timeout=10)
+        self.proc.poll()
+        self._log_fh.close()
+        return pids
+
+
+def _proc(pid: int) -> psutil.Process | None:
+    try:
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return None
+
+
+class LocalRayCluster:
+    """A head plus worker nodes on this machine, each `num_cpus` CPUs, in a private temp dir."""
+
+    def __init__(self, num_cpus: int = 1) -> None:
+        self.num_cpus = num_cpus
+        self.token = uuid.uuid4().hex
+        # Short path: Ray's unix sockets live under it and must stay under 107 bytes.
+        self.tmp = Path(tempfile.mkdtemp(prefix="nb201ray-", dir="/tmp"))
+        self.port = free_port()
+        self.nodes: list[RayNode] = []
+        self.extra_pids: set[int] = set()
+        self.env = {**os.environ, **FAST_FAILURE_ENV, MARKER: self.token}
+        self.env.pop("RAY_ADDRESS", None)
+        self.address: str | None = None
+
+    def _common_args(self) -> list[str]:
+        return [
+            "--num-cpus",
+            str(self.num_cpus),
+            "--num-gpus",
+            "0",
+            "--object-store-memory",
+            str(100 * 1024**2),
+            "--disable-usage-stats",
+            "--dashboard-agent-listen-port",
+            str(free_port()),
+            "--min-worker-port",
+            "0",
+            "--max-worker-port",
+            "0",
+        ]
+
+    def start_head(self) -> str:
+        args = [
+            "--head",
+            "--node-ip-address",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--include-dashboard=false",
+            "--dashboard-port",
+            str(free_port()),
+            "--ray-client-server-port",
+            str(free_port()),
+            "--temp-dir",
+            str(self.tmp),
+            *self._common_args(),
+        ]
+        node = RayNode("head", args, self.env, self.tmp / "head.log")
+        self.nodes.append(node)
+        node.wait_started()
+        # Ray replaces a loopback --node-ip-address by the host's reachable IP; read back
+        # the address it really listens on from its own message.
+        text = node.log.read_text()
+        marker = "ray start --address='"
+        if marker in text:
+            self.address = text.split(marker, 1)[1].split("'", 1)[0]
+        else:
+            self.address = f"127.0.0.1:{self.port}"
+        return self.address
+
+    def add_node(self) -> RayNode:
+        assert self.address, "start_head() first"
+        name = f"worker{len(self.nodes)}"
+        args = ["--address", self.address, "--node-ip-address", "127.0.0.1", *self._common_args()]
+        node = RayNode(name, args, self.env, self.tmp / f"{name}.log")
+        self.nodes.append(node)
+        node.wait_started()
+        return node
+
+    def wait_for_cpus(self, cpus: float, timeout: float = 60.0) -> None:
+        """Block until the connected driver sees `cpus` CPUs alive in the cluster."""
+        import ray
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            alive = sum(n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"])
+            if alive >= cpus:
+                return
+            time.sleep(0.3)
+        raise TimeoutError(f"cluster did not reach {cpus} CPUs in {timeout}s: {ray.nodes()}")
+
+    def spawn(self, argv: list[str], **kwargs) -> subprocess.Popen:
+        """Start a process (e.g. a driver) that the cluster owns and will stop at the end."""
+        proc = subprocess.Popen(argv, env={**self.env, **kwargs.pop("env", {})}, **kwargs)
+        self.extra_pids.add(proc.pid)
+        return proc
+
+    def marked_pids(self) -> set[int]:
+        """Processes that carry this cluster's marker (orphaned Ray workers included)."""
+        found = set()
+        for p in psutil.process_iter():
+            try:
+                if p.environ().get(MARKER) == self.token:
+                    found.add(p.pid)
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+        found.discard(os.getpid())
+        return found
+
+    def owned_pids(self) -> set[int]:
+        pids = set(self.extra_pids)
+        for node in self.nodes:
+            pids |= node.pids()
+        return {p for p in pids | self.marked_pids() if psutil.pid_exists(p)} - {os.getpid()}
+
+    def shutdown(self) -> set[int]:
+        """Stop every process this cluster started, by pid; return any that survived."""
+        for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+            pids = self.owned_pids()
+            procs = []
+            for pid in pids:
+                try:
+                    os.kill(pid, sig)
+                    procs.append(psutil.Process(pid))
+                except (ProcessLookupError, psutil.NoSuchProcess):
+                    pass
+            psutil.wait_procs(procs, timeout=wait)
+        for node in self.nodes:
+            node.proc.poll()
+            node._log_fh.close()
+        survivors = self.owned_pids()
+        if not survivors:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return survivors

@@ -1,0 +1,335 @@
+"""The Ray engine on a real two-node Ray cluster (loopback, 1 CPU per node), no mocks.
+
+What is shown: a sweep through the cluster writes exactly one complete record per run,
+with the same numbers as the local engine; killing the worker node's processes mid-sweep
+loses nothing (Ray retries, the run resumes or restarts); killing the driver and starting
+it again trains nothing twice. Every Ray process the tests start is stopped by pid at the
+end (tests/raycluster.py), whatever the outcome.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import ray
+from raycluster import LocalRayCluster
+
+from nb201.space import Arch
+from nb201.train import LocalEngine, RunSpec, read_record, sweep
+from nb201.train.ray_engine import RayEngine
+
+pytestmark = pytest.mark.slow
+
+# Cheap enough for a 2-core machine: 4 channels, one cell per stage, one epoch of 8x8 digits.
+# No latency: it is a timing, and the records must compare equal.
+FIDELITY = {"C": 4, "N": 1, "epochs": 1, "measure_latency": False}
+ARCH_INDICES = (11, 123, 777, 1462, 2581, 4096, 6111, 8021, 11472, 15624)
+SEEDS = (777, 888)
+TIMED_KEYS = {"env", "wall_time", "finished_at"}
+
+
+def make_specs() -> list[RunSpec]:
+    return [
+        RunSpec(str(Arch.from_index(i)), "digits", "digits", "digits-cheap", seed, FIDELITY)
+        for seed in SEEDS
+        for i in ARCH_INDICES
+    ]
+
+
+def comparable(record: dict) -> dict:
+    """A record without what legitimately differs between two executions: times, env."""
+    rec = {k: v for k, v in record.items() if k not in TIMED_KEYS}
+    rec["epochs"] = [{k: v for k, v in e.items() if not k.endswith("-time")} for e in record["epochs"]]
+    return rec
+
+
+def assert_one_complete_record_per_run(out: Path, specs: list[RunSpec]) -> dict[str, dict]:
+    """Exactly the expected record files, each a complete, parseable record of its run."""
+    files = sorted(p.name for p in out.glob("*.json"))
+    assert files == sorted(f"{s.run_id}.json" for s in specs)
+    recs = {}
+    for s in specs:
+        rec = read_record(out / f"{s.run_id}.json")  # raises on a torn file
+        assert rec["run_id"] == s.run_id
+        assert rec["status"] in ("ok", "degenerate")
+        assert len(rec["epochs"]) == FIDELITY["epochs"]
+        recs[s.run_id] = rec
+    assert not list((out / "ckpt").glob("*.pt")) if (out / "ckpt").exists() else True
+    return recs
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Head + one worker node, 1 CPU each; this process is connected as a driver."""
+    c = LocalRayCluster(num_cpus=1)
+    try:
+        c.start_head()
+        c.add_node()
+        ray.init(address=c.address, log_to_driver=False)
+        c.wait_for_cpus(2)
+        yield c
+    finally:
+        ray.shutdown()
+        survivors = c.shutdown()
+        assert not survivors, f"Ray processes survived the test cluster's shutdown: {survivors}"
+
+
+@pytest.fixture
+def two_nodes(cluster):
+    """The cluster with two live nodes (a test before may have killed the worker node)."""
+    alive = sum(1 for n in ray.nodes() if n["Alive"])
+    if alive < 2:
+        cluster.add_node()
+        cluster.wait_for_cpus(2)
+    return cluster
+
+
+@pytest.fixture(scope="module")
+def local_reference(tmp_path_factory) -> dict[str, dict]:
+    """The same runs through the in-process engine, one thread (as a 1-CPU Ray task)."""
+    out = tmp_path_factory.mktemp("local")
+    specs = make_specs()
+    outcomes = list(LocalEngine(num_threads=1).map(specs, str(out)))
+    assert all(o.status in ("ok", "degenerate") for o in outcomes), outcomes
+    return assert_one_complete_record_per_run(out, specs)
+
+
+def test_two_node_sweep_matches_local_engine(two_nodes, local_reference, tmp_path):
+    specs = make_specs()
+    out = tmp_path / "runs"
+    outcomes = list(RayEngine(address=two_nodes.address, num_cpus=1).map(specs, str(out)))
+
+    assert sorted(o.run_id for o in outcomes) == sorted(s.run_id for s in specs)
+    assert all(o.status in ("ok", "degenerate") for o in outcomes), [o.reason for o in outcomes]
+    recs = assert_one_complete_record_per_run(out, specs)
+    for rid, rec in recs.items():
+        assert rec["env"]["threads"] == 1  # placement: torch threads = the task's num_cpus
+        assert comparable(rec) == comparable(local_reference[rid])
+    _assert_same_benchmark(out, local_reference, tmp_path)
+
+
+def _assert_same_benchmark(out: Path, local_reference: dict[str, dict], tmp_path: Path) -> None:
+    """The benchmark built from the Ray records equals the one from the local records."""
+    from nb201 import store
+
+    local_dir = tmp_path / "local-runs"
+    local_dir.mkdir()
+    for rid, rec in local_reference.items():
+        (local_dir / f"{rid}.json").write_text(json.dumps(rec))
+    built = {}
+    for name, runs in (("ray", out), ("local", local_dir)):
+        bench = store.aggregate(runs, tmp_path / f"bench-{name}")
+        sub = store.open_substore(store.list_substores(bench)[0])
+        built[name] = sub
+    ray_sub, local_sub = built["ray"], built["local"]
+    assert list(ray_sub.metrics) == list(local_sub.metrics)
+    keep = [k for k, m in enumerate(ray_sub.metrics) if not m.endswith("-time")]
+    assert np.array_equal(ray_sub.archs, local_sub.archs)
+    np.testing.assert_array_equal(np.asarray(ray_sub.data)[..., keep], np.asarray(local_sub.data)[..., keep])
+
+
+def test_worker_node_killed_mid_sweep(two_nodes, local_reference, tmp_path):
+    specs = make_specs()
+    out = tmp_path / "runs"
+    worker = two_nodes.nodes[-1]
+    killed: dict[str, object] = {}
+
+    def kill_when_some_records_exist() -> None:
+        deadline = time.monotonic() + 300
+        while len(list(out.glob("*.json"))) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        killed["records_before"] = len(list(out.glob("*.json")))
+        killed["pids"] = worker.kill()
+
+    killer = threading.Thread(target=kill_when_some_records_exist, daemon=True)
+    killer.start()
+    outcomes = list(RayEngine(address=two_nodes.address, num_cpus=1, max_retries=3).map(specs, str(out)))
+    killer.join(timeout=60)
+
+    assert killed["pids"], "the worker node had no processes to kill"
+    assert killed["records_before"] < len(specs), "the worker node died only after the sweep"
+    assert not any(_alive(p) for p in killed["pids"])
+    assert sorted(o.run_id for o in outcomes) == sorted(s.run_id for s in specs)
+    assert all(o.status in ("ok", "degenerate") for o in outcomes), [o.reason for o in outcomes]
+    recs = assert_one_complete_record_per_run(out, specs)
+    for rid, rec in recs.items():  # retried runs computed the same numbers
+        assert comparable(rec) == comparable(local_reference[rid])
+
+
+DRIVER = textwrap.dedent(
+    """
+    import json, sys
+    from nb201.train import RunSpec
+    from nb201.train.ray_engine import RayEngine
+    address, specs_file, out = sys.argv[1:4]
+    specs = [RunSpec(**d) for d in json.loads(open(specs_file).read())]
+    engine = RayEngine(address=address, num_cpus=1, init_kwargs={"log_to_driver": False})
+    for outcome in engine.map(specs, out):
+        print(outcome.run_id, outcome.status, flush=True)
+    """
+)
+
+
+def test_driver_killed_and_restarted_trains_nothing_twice(two_nodes, tmp_path):
+    specs = make_specs()
+    out = tmp_path / "runs"
+    specs_file = tmp_path / "specs.json"
+    specs_file.write_text(
+        json.dumps(
+            [
+                {
+                    "arch": s.arch,
+                    "dataset": s.dataset,
+                    "split": s.split,
+                    "preset": s.preset,
+                    "seed": s.seed,
+                    "fidelity": s.fidelity,
+                }
+                for s in specs
+            ]
+        )
+    )
+    driver = two_nodes.spawn(
+        [sys.executable, "-c", DRIVER, two_nodes.address, str(specs_file), str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 300
+    while len(list(out.glob("*.json"))) < 4:
+        assert driver.poll() is None, driver.stdout.read().decode()
+        assert time.monotonic() < deadline, "the driver wrote no records in 300 s"
+        time.sleep(0.05)
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait(timeout=30)
+    driver.stdout.close()
+    # Ray kills the dead driver's tasks; one may still finish meanwhile, so wait until the
+    # cluster has no task of that job left before taking stock.
+    _wait_for_idle_cluster()
+
+    before = {p.name: (p.stat().st_mtime_ns, _sha(p)) for p in out.glob("*.json")}
+    assert 4 <= len(before) < len(specs), "kill the driver mid-sweep, not after it"
+
+    summary = sweep(
+        [s.arch for s in specs[: len(ARCH_INDICES)]],
+        "digits",
+        "digits-cheap",
+        seeds=list(SEEDS),
+        fidelity=FIDELITY,
+        out_dir=out,
+        engine="ray",
+        engine_options={"address": two_nodes.address, "num_cpus": 1},
+        progress=False,
+    )
+    assert summary.total == len(specs)
+    assert summary.skipped == len(before), summary
+    assert summary.done + summary.degenerate == len(specs) - len(before), summary
+    assert not summary.failed, summary
+    for name, (mtime, digest) in before.items():  # finished runs were not rewritten
+        path = out / name
+        assert path.stat().st_mtime_ns == mtime and _sha(path) == digest
+    assert_one_complete_record_per_run(out, specs)
+
+
+def test_local_instance_when_no_address(tmp_path, cluster):
+    """address=None starts a private Ray instance even though a cluster runs here."""
+    specs = make_specs()[:2]
+    script = textwrap.dedent(
+        """
+        import json, sys
+        import ray
+        from nb201.train import RunSpec
+        from nb201.train.ray_engine import RayEngine
+        out, temp_dir, fid, *archs = sys.argv[1:]
+        specs = [RunSpec(a, "digits", "digits", "digits-cheap", 777, json.loads(fid)) for a in archs]
+        kwargs = {"_temp_dir": temp_dir, "include_dashboard": False, "log_to_driver": False}
+        with RayEngine(local_num_cpus=1, init_kwargs=kwargs) as engine:
+            statuses = [o.status for o in engine.map(specs, out)]
+            nodes = len(ray.nodes())
+        print(json.dumps({"statuses": statuses, "nodes": nodes}))
+        """
+    )
+    temp_dir = tempfile.mkdtemp(prefix="nb201ray-", dir="/tmp")  # short: unix socket paths
+    try:
+        proc = cluster.spawn(
+            [sys.executable, "-c", script, str(tmp_path / "runs"), temp_dir, json.dumps(FIDELITY)]
+            + [s.arch for s in specs],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    assert proc.returncode == 0, stderr.decode()[-3000:]
+    result = json.loads(stdout.decode().strip().splitlines()[-1])
+    assert result == {"statuses": ["ok", "ok"], "nodes": 1}  # its own node, not the 2-node cluster
+    assert_one_complete_record_per_run(tmp_path / "runs", specs)
+
+
+def test_ray_is_imported_only_for_the_ray_engine(tmp_path):
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from nb201.train import sweep
+        s = sweep([{ARCH_INDICES[0]}], "digits", "digits-cheap", seeds=[777], fidelity={FIDELITY!r},
+                  out_dir={str(tmp_path / "runs")!r}, progress=False)
+        assert s.done == 1, s
+        assert "ray" not in sys.modules, "the local engine imported ray"
+        """
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"num_cpus": 0, "num_gpus": 0}, "both 0"),
+        ({"num_gpus": 1.5}, "whole number"),
+        ({"num_cpus": -1}, "num_cpus"),
+        ({"max_retries": "3"}, "max_retries"),
+        ({"max_in_flight": 0}, "max_in_flight"),
+    ],
+)
+def test_bad_options_are_rejected_with_the_fix(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        RayEngine(**kwargs)
+
+
+def test_url_results_folder_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="mount the storage"):
+        list(RayEngine().map(make_specs()[:1], "s3://bucket/runs"))
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _wait_for_idle_cluster(timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        total, avail = ray.cluster_resources(), ray.available_resources()
+        if avail.get("CPU", 0) >= total.get("CPU", 0):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"the dead driver's tasks still hold CPUs after {timeout}s")
