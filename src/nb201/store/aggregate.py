@@ -117,6 +117,10 @@ class _Run:
     failure: str = ""
 
 
+def _same(a: np.ndarray, b: np.ndarray | None) -> bool:
+    return b is not None and a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-6, equal_nan=True))
+
+
 def _f(x: Any) -> float:
     return float("nan") if x is None else float(x)
 
@@ -289,7 +293,19 @@ def aggregate(
         )
         for r in fresh:
             if r.run_id in included_ids:
-                continue  # the same run seen again (e.g. ingest log lost): nothing to add
+                kept = included_ids[r.run_id]
+                if kept["file"] != r.file:  # a copy of an included run (e.g. synced from another machine)
+                    dup_log.append(
+                        {
+                            "arch_index": r.arch_index,
+                            "seed": r.seed,
+                            "kept": kept["run_id"],
+                            "dropped": r.run_id,
+                            "file": r.file,
+                            "same_values": _same(values[(r.arch_index, r.seed)], r.values),
+                        }
+                    )
+                continue  # the same file seen again (rewritten, or the ingest log was lost)
             if r.status == "failed":
                 failed[r.run_id] = {
                     "run_id": r.run_id,
@@ -309,7 +325,7 @@ def aggregate(
             pair = (r.arch_index, r.seed)
             if pair in by_pair:
                 kept = by_pair[pair]
-                same = bool(np.allclose(values[pair], r.values, equal_nan=True))
+                same = _same(values[pair], r.values)
                 dup_log.append(
                     {
                         "arch_index": r.arch_index,
