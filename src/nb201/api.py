@@ -131,7 +131,9 @@ class _View:
 
     # ---- validation helpers -------------------------------------------------------
     def row(self, index: int) -> int:
-        r = self.row_of[index] if 0 <= index < NUM_ARCHS else -1
+        if not 0 <= index < NUM_ARCHS:
+            raise ValueError(f"invalid architecture index {index}: use an integer in [0, {NUM_ARCHS - 1}].")
+        r = self.row_of[index]
         if r < 0:
             sample = ", ".join(str(i) for i in self.archs[:8].tolist())
             raise StoreKeyError(
