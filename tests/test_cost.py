@@ -197,3 +197,16 @@ def test_cache_write_is_atomic(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         cost.table((1, 8, 8), 3, C=2, N=0, cache_dir=tmp_path)
     assert os.listdir(tmp_path) == []
+
+
+def test_damaged_cache_is_rebuilt(tmp_path):
+    df = cost.table((1, 8, 8), 3, C=2, N=0, cache_dir=tmp_path)
+    (path,) = tmp_path.iterdir()
+    path.write_bytes(b"not parquet")
+    with pytest.warns(UserWarning, match="unreadable"):
+        again = cost.table((1, 8, 8), 3, C=2, N=0, cache_dir=tmp_path)
+    pd.testing.assert_frame_equal(again, df)
+    df.head(10).to_parquet(path)
+    with pytest.warns(UserWarning, match="row count"):
+        again = cost.table((1, 8, 8), 3, C=2, N=0, cache_dir=tmp_path)
+    pd.testing.assert_frame_equal(again, df)

@@ -24,6 +24,7 @@ import os
 import statistics
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,7 +34,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from nb201.model import build_network
-from nb201.space import NUM_EDGES, OPS, Arch, all_archs
+from nb201.space import NUM_ARCHS, NUM_EDGES, OPS, Arch, all_archs
 
 DEFAULT_CACHE_DIR = Path("data/cache/costs")
 _TABLE_VERSION = 1  # bump when the table's columns or counting rules change
@@ -215,7 +216,14 @@ def table(
     cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
     path = _cache_path(cache_dir, shape, int(num_classes), int(C), int(N))
     if path.exists():
-        return pd.read_parquet(path)
+        try:
+            cached = pd.read_parquet(path)
+        except (OSError, ValueError) as exc:  # a damaged file is rebuilt, not trusted
+            warnings.warn(f"rebuilding unreadable cost cache {path}: {exc}", stacklevel=2)
+        else:
+            if tuple(cached.columns) == COLUMNS and len(cached) == NUM_ARCHS:
+                return cached
+            warnings.warn(f"rebuilding cost cache {path}: unexpected columns or row count", stacklevel=2)
     df = _build_table(shape, int(num_classes), int(C), int(N))
     cache_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=path.name, suffix=".tmp")
