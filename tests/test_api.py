@@ -318,3 +318,29 @@ def test_open_by_name(trained, monkeypatch):
 def test_store_key_error_is_a_key_error():
     assert issubclass(StoreKeyError, KeyError)
     assert str(StoreKeyError("plain message")) == "plain message"
+
+
+def test_cli_query(trained, capsys):
+    from nb201.cli import main
+
+    bench = str(trained[0])
+    b = Benchmark.open(bench)
+    assert main(["query", bench, "11472", "--dataset", "digits", "--seed", "777", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["11472"] == b.get_more_info(11472, "digits", is_random=777)
+    assert (
+        main(["query", bench, "11472", str(ARCHS[1]), "--dataset", "digits", "--metric", "valid-accuracy"])
+        == 0
+    )
+    lines = capsys.readouterr().out.split()
+    assert float(lines[1]) == b.metrics([11472], "x-valid-accuracy")[0] and lines[2] == str(ARCHS[1].index)
+    assert main(["query", bench, "11472", "--dataset", "digits", "--cost", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["11472"]["flops"] == b.get_cost_info(11472, "digits")["flops"]
+    assert main(["query", bench, "--dataset", "digits", "--find-best", "valid", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["index"] == b.find_best("digits", "valid")[0]
+    assert main(["query", bench, "--info"]) == 0
+    assert json.loads(capsys.readouterr().out)[f"digits/{HP}"]["num_runs"] == 8
+    assert main(["query", bench, "5", "--dataset", "digits"]) == 2
+    assert "architecture 5 has no results" in capsys.readouterr().err
+    assert main(["query", bench, "11472", "--dataset", "cifar10"]) == 2
+    assert "['digits']" in capsys.readouterr().err

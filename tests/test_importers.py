@@ -282,3 +282,19 @@ def test_import_is_official_index_exact(pth_file, tmp_path):
         assert v == pytest.approx(
             official.get_more_info(i, "cifar100", hp="12", is_random=False)["valid-accuracy"], rel=1e-6
         )
+
+
+def test_cli_import(pth_file, tmp_path, capsys):
+    from nb201.cli import main
+
+    assert (
+        main(
+            ["import", str(pth_file), str(tmp_path / "b"), "--hps", "12", "--datasets", "cifar100", "--quiet"]
+        )
+        == 0
+    )
+    assert capsys.readouterr().out.strip().endswith("cifar100__12")
+    assert Benchmark.open(tmp_path / "b").datasets == ["cifar100"]
+    (tmp_path / "junk.txt").write_text("x")
+    assert main(["import", str(tmp_path / "junk.txt"), str(tmp_path / "c")]) == 2
+    assert "expected one of" in capsys.readouterr().err

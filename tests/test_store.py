@@ -355,3 +355,13 @@ def test_tidy_table_is_queryable_with_duckdb(runs, tmp_path):
     assert (n, archs) == (3 * 2 * 2, 3)
     runs_tbl = pq.read_table(tmp_path / "bench" / f"digits__{HP}" / "runs.parquet").to_pylist()
     assert {r["status"] for r in runs_tbl} == {"ok", "degenerate"}
+
+
+def test_cli_aggregate(runs, tmp_path, capsys):
+    from nb201.cli import main
+
+    assert main(["aggregate", str(runs), "--out", str(tmp_path / "b"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["substores"][f"digits__{HP}"]["runs"] == 6
+    assert main(["aggregate", str(tmp_path / "missing"), "--out", str(tmp_path / "b")]) == 2
+    assert "does not exist" in capsys.readouterr().err
