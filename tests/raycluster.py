@@ -63,6 +63,18 @@ class RayNode:
         self.seen |= {k.pid for k in kids}
         return {p for p in self.seen if psutil.pid_exists(p)}
 
+    def running_tasks(self, function: str) -> list[int]:
+        """Pids of this node's workers executing `function` now (Ray titles them ray::<name>)."""
+        busy = []
+        for pid in self.pids():
+            try:
+                cmd = psutil.Process(pid).cmdline()
+            except (psutil.NoSuchProcess, psutil.ZombieProcess):
+                continue
+            if cmd and cmd[0].startswith(f"ray::{function}"):
+                busy.append(pid)
+        return busy
+
     def wait_started(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -128,24 +140,24 @@ class LocalRayCluster:
         ]
 
     def start_head(self) -> str:
-        args = [
-            "--head",
-            "--node-ip-address",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--include-dashboard=false",
-            "--dashboard-port",
-            str(free_port()),
-            "--ray-client-server-port",
-            str(free_port()),
-            "--temp-dir",
-            str(self.tmp),
-            *self._common_args(),
-        ]
-        node = RayNode("head", args, self.env, self.tmp / "head.log")
-        self.nodes.append(node)
-        node.wait_started()
+        def args() -> list[str]:  # fresh ports on every attempt
+            return [
+                "--head",
+                "--node-ip-address",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--include-dashboard=false",
+                "--dashboard-port",
+                str(free_port()),
+                "--ray-client-server-port",
+                str(free_port()),
+                "--temp-dir",
+                str(self.tmp),
+                *self._common_args(),
+            ]
+
+        node = self._start("head", args)
         # Ray replaces a loopback --node-ip-address by the host's reachable IP; read back
         # the address it really listens on from its own message.
         text = node.log.read_text()
@@ -159,11 +171,26 @@ class LocalRayCluster:
     def add_node(self) -> RayNode:
         assert self.address, "start_head() first"
         name = f"worker{len(self.nodes)}"
-        args = ["--address", self.address, "--node-ip-address", "127.0.0.1", *self._common_args()]
-        node = RayNode(name, args, self.env, self.tmp / f"{name}.log")
-        self.nodes.append(node)
-        node.wait_started()
-        return node
+        return self._start(
+            name, lambda: ["--address", self.address, "--node-ip-address", "127.0.0.1", *self._common_args()]
+        )
+
+    def _start(self, name: str, args, attempts: int = 3) -> RayNode:
+        """Start a node, retrying: Ray gives a raylet a fixed 30 s to register with the GCS,
+        which a loaded 2-core machine sometimes misses; the failed try is killed by pid."""
+        for attempt in range(1, attempts + 1):
+            node = RayNode(name, args(), self.env, self.tmp / f"{name}-{attempt}.log")
+            self.nodes.append(node)
+            try:
+                node.wait_started()
+                return node
+            except (RuntimeError, TimeoutError):
+                node.kill()
+                if attempt == attempts:
+                    raise
+                if name == "head":
+                    self.port = free_port()
+        raise AssertionError("unreachable")
 
     def wait_for_cpus(self, cpus: float, timeout: float = 60.0) -> None:
         """Block until the connected driver sees `cpus` CPUs alive in the cluster."""

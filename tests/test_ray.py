@@ -123,22 +123,31 @@ def test_two_node_sweep_matches_local_engine(two_nodes, local_reference, tmp_pat
 
 def _assert_same_benchmark(out: Path, local_reference: dict[str, dict], tmp_path: Path) -> None:
     """The benchmark built from the Ray records equals the one from the local records."""
-    from nb201 import store
+    from nb201.store import list_substores, open_substore
+    from nb201.store.aggregate import aggregate
 
     local_dir = tmp_path / "local-runs"
     local_dir.mkdir()
     for rid, rec in local_reference.items():
         (local_dir / f"{rid}.json").write_text(json.dumps(rec))
-    built = {}
+    subs = {}
     for name, runs in (("ray", out), ("local", local_dir)):
-        bench = store.aggregate(runs, tmp_path / f"bench-{name}")
-        sub = store.open_substore(store.list_substores(bench)[0])
-        built[name] = sub
-    ray_sub, local_sub = built["ray"], built["local"]
-    assert list(ray_sub.metrics) == list(local_sub.metrics)
-    keep = [k for k, m in enumerate(ray_sub.metrics) if not m.endswith("-time")]
+        report = aggregate(runs, tmp_path / f"bench-{name}")
+        assert not report.malformed, report
+        for r in report.substores.values():
+            assert (r.runs, r.failed, r.duplicates, r.conflicts) == (len(local_reference), [], [], []), report
+        (path,) = list_substores(tmp_path / f"bench-{name}")
+        subs[name] = open_substore(path)
+    ray_sub, local_sub = subs["ray"], subs["local"]
+    assert ray_sub.metrics == local_sub.metrics and ray_sub.seeds == local_sub.seeds
     assert np.array_equal(ray_sub.archs, local_sub.archs)
-    np.testing.assert_array_equal(np.asarray(ray_sub.data)[..., keep], np.asarray(local_sub.data)[..., keep])
+    assert np.array_equal(ray_sub.present, local_sub.present) and ray_sub.present.all()
+    numbers = [k for k, m in enumerate(ray_sub.metrics) if not m.endswith("-time")]
+    assert len(numbers) >= 6  # losses and accuracies of every eval set, not just the lr
+    np.testing.assert_array_equal(ray_sub.data[..., numbers], local_sub.data[..., numbers])
+    ray_costs, local_costs = ray_sub.costs(), local_sub.costs()
+    for col in ("params", "flops"):
+        np.testing.assert_array_equal(ray_costs[col], local_costs[col])
 
 
 def test_worker_node_killed_mid_sweep(two_nodes, local_reference, tmp_path):
@@ -148,10 +157,14 @@ def test_worker_node_killed_mid_sweep(two_nodes, local_reference, tmp_path):
     killed: dict[str, object] = {}
 
     def kill_when_some_records_exist() -> None:
+        # Kill while the worker node is training a run, so that a task really dies.
         deadline = time.monotonic() + 300
-        while len(list(out.glob("*.json"))) < 4 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        while time.monotonic() < deadline:
+            if len(list(out.glob("*.json"))) >= 3 and worker.running_tasks("_run_task"):
+                break
+            time.sleep(0.02)
         killed["records_before"] = len(list(out.glob("*.json")))
+        killed["busy"] = worker.running_tasks("_run_task")
         killed["pids"] = worker.kill()
 
     killer = threading.Thread(target=kill_when_some_records_exist, daemon=True)
@@ -159,7 +172,7 @@ def test_worker_node_killed_mid_sweep(two_nodes, local_reference, tmp_path):
     outcomes = list(RayEngine(address=two_nodes.address, num_cpus=1, max_retries=3).map(specs, str(out)))
     killer.join(timeout=60)
 
-    assert killed["pids"], "the worker node had no processes to kill"
+    assert killed["busy"] and set(killed["busy"]) <= set(killed["pids"]), "no run was in flight there"
     assert killed["records_before"] < len(specs), "the worker node died only after the sweep"
     assert not any(_alive(p) for p in killed["pids"])
     assert sorted(o.run_id for o in outcomes) == sorted(s.run_id for s in specs)

@@ -16,6 +16,7 @@ default local engine needs no Ray at all.
 from __future__ import annotations
 
 import math
+import os
 import time
 import traceback
 import warnings
@@ -23,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nb201.data.store import ENV_DATA_DIR
 from nb201.train.engine import RunOutcome
 
 if TYPE_CHECKING:
@@ -142,8 +144,9 @@ class RayEngine:
         # "local" rather than None: ray.init(None) would join a cluster some earlier
         # `ray start` left on this machine; None here means a private instance.
         kwargs: dict[str, Any] = {"address": self.address or "local", **self.init_kwargs}
-        if self.runtime_env is not None:
-            kwargs["runtime_env"] = self.runtime_env
+        runtime_env = self._runtime_env()
+        if runtime_env is not None:
+            kwargs["runtime_env"] = runtime_env
         if self.address is None:
             kwargs.setdefault("num_cpus", self.local_num_cpus)
             kwargs.setdefault("num_gpus", self.local_num_gpus)
@@ -155,6 +158,18 @@ class RayEngine:
                 "`ray start --head` (docs/cluster.md) or pass address=None for a local instance."
             ) from e
         self._started_ray = True
+
+    def _runtime_env(self) -> dict[str, Any] | None:
+        """The user's runtime_env, plus the driver's NB201_DATA_DIR (made absolute) so that
+        tasks look for data and caches where the notebook does."""
+        data_dir = os.environ.get(ENV_DATA_DIR)
+        if not data_dir:
+            return self.runtime_env
+        env = dict(self.runtime_env or {})
+        env_vars = dict(env.get("env_vars") or {})
+        env_vars.setdefault(ENV_DATA_DIR, str(Path(data_dir).expanduser().resolve()))
+        env["env_vars"] = env_vars
+        return env
 
     def close(self) -> None:
         """Disconnect from Ray if this engine connected (stops a local instance it started)."""
