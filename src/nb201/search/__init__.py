@@ -1,0 +1,78 @@
+"""Multi-trial NAS algorithms on the benchmark, and the protocol that compares them.
+
+Every algorithm searches under the paper's rules: a query trains an architecture once on
+`cifar10-valid` with the 12-epoch schedule (one random seed), its reward is the x-valid
+accuracy, its cost (training time plus one validation pass) goes on a simulated clock,
+and the search ends when the next query would overrun the budget (12,000 s by default).
+This is `Benchmark.simulate_train_eval`, read from a compact numpy oracle so that 500 runs
+take seconds.
+
+    >>> from nb201.api import Benchmark
+    >>> from nb201.search import ALGORITHMS, run_experiment
+    >>> bench = Benchmark.open("data/benchmarks/nb201")
+    >>> result = ALGORITHMS["REA"](bench, budget=12000, seed=3)  # one run
+    >>> result.arch, result.trace[:2]                             # answer, (time, arch, reward)
+    >>> result.replay(bench).arch_index == result.arch_index      # replays exactly
+    True
+    >>> exp = run_experiment(["RS", "REA", "REINFORCE", "BOHB"], bench, runs=500)
+    >>> exp.summary()      # mean ± std per algorithm and dataset, the optimum, the paper's row
+    >>> exp.curves         # best-so-far test accuracy vs simulated time, mean and spread
+
+Your own algorithm is a function of the environment and a numpy Generator; it queries
+until the budget is spent and may return its answer (default: the best reward seen).
+Registered, it runs under the same protocol as the paper's algorithms:
+
+    >>> import numpy as np
+    >>> from nb201.search import register, ops_of, index_of
+    >>> @register("local-search")
+    ... def local_search(env, rng, restarts_after: int = 20):
+    ...     best, best_r, stale = env.random_arch(rng), -np.inf, 0
+    ...     while not env.exhausted:
+    ...         ops = ops_of(best).copy()
+    ...         ops[rng.integers(6)] = rng.integers(5)        # a random single-edge move
+    ...         arch = index_of(ops) if stale < restarts_after else env.random_arch(rng)
+    ...         reward = env.query(arch)                      # None once the budget is spent
+    ...         if reward is not None and reward > best_r:
+    ...             best, best_r, stale = arch, reward, 0
+    ...         else:
+    ...             stale += 1
+    >>> run_experiment(["RS", "local-search"], bench, runs=100).summary()
+
+(Passing the function itself, `run_experiment([local_search], ...)`, works without
+registering; with `workers > 1` it must be importable, i.e. defined in a module.)
+"""
+
+from nb201.search import bohb, random_search, rea, reinforce  # noqa: F401  (registers the algorithms)
+from nb201.search.base import (
+    ALGORITHMS,
+    Algorithm,
+    BudgetExhausted,
+    SearchEnv,
+    SearchResult,
+    as_algorithm,
+    index_of,
+    ops_of,
+    register,
+    run_search,
+)
+from nb201.search.experiment import PAPER_RESULTS, Experiment, evaluation_table, run_experiment
+from nb201.search.oracle import Oracle, build_oracle
+
+__all__ = [
+    "ALGORITHMS",
+    "Algorithm",
+    "BudgetExhausted",
+    "Experiment",
+    "Oracle",
+    "PAPER_RESULTS",
+    "SearchEnv",
+    "SearchResult",
+    "as_algorithm",
+    "build_oracle",
+    "evaluation_table",
+    "index_of",
+    "ops_of",
+    "register",
+    "run_experiment",
+    "run_search",
+]

@@ -1,0 +1,441 @@
+"""What every search algorithm shares: the simulated clock, the result, the registry.
+
+An algorithm is a plain function `fn(env, rng, **settings)` that calls `env.query(arch)`
+until `env.exhausted`. The environment charges each query's simulated training time to a
+clock and refuses the query that would overrun the budget, so no algorithm can cheat the
+protocol and every algorithm is compared under the same rules. Determinism comes from one
+seed: it is split into an independent stream for the algorithm (`rng`) and one for the
+environment's choice of training seed per query, so a run replays exactly from its seed.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nb201.search.oracle import Oracle, build_oracle
+from nb201.space import EDGES, NUM_ARCHS, NUM_EDGES, OPS, Arch, all_archs
+
+NUM_OPS = len(OPS)
+_POW = NUM_OPS ** np.arange(NUM_EDGES - 1, -1, -1)
+
+
+@functools.lru_cache(maxsize=1)
+def _tables() -> tuple[np.ndarray, np.ndarray]:
+    ops = np.array([a.op_ids() for a in all_archs()], dtype=np.int64)  # [NUM_ARCHS, 6]
+    index_of_code = np.empty(NUM_ARCHS, dtype=np.int64)
+    index_of_code[ops @ _POW] = np.arange(NUM_ARCHS)
+    ops.setflags(write=False)
+    index_of_code.setflags(write=False)
+    return ops, index_of_code
+
+
+def ops_of(index: int | np.ndarray) -> np.ndarray:
+    """Op ids (`[6]` or `[n, 6]`) of official architecture indices; vectorized."""
+    return _tables()[0][index]
+
+
+def index_of(op_ids: Sequence[int] | np.ndarray) -> int | np.ndarray:
+    """Official index of op-id vectors (`[6]` -> int, `[n, 6]` -> `[n]`); vectorized."""
+    code = np.asarray(op_ids, dtype=np.int64) @ _POW
+    out = _tables()[1][code]
+    return int(out) if np.ndim(out) == 0 else out
+
+
+class BudgetExhausted(RuntimeError):
+    """Raised by `SearchEnv.query` when called again after the budget ran out."""
+
+
+class SearchEnv:
+    """The simulated clock an algorithm searches against.
+
+    `query(arch)` trains `arch` once (a random seed of the benchmark) and returns its
+    reward, charging the run's cost. A query that would push the clock past the budget is
+    not run: it returns None and the env becomes `exhausted`, which ends the search. The
+    budget is therefore never exceeded, and the refused query is not part of the trace.
+    """
+
+    def __init__(self, oracle: Oracle, budget: float, rng: np.random.Generator):
+        self.oracle = oracle
+        self.budget = float(budget)
+        self.used = 0.0
+        self.exhausted = False
+        self.max_epochs = oracle.num_epochs  # of the learning curves `query(..., epochs=)` reads
+        self._rng = rng
+        self._n_seeds = oracle.n_seeds
+        self._final = oracle.column(None)
+        self._u = rng.random(256)
+        self._k = 0
+        self._times: list[float] = []
+        self._archs: list[int] = []
+        self._rewards: list[float] = []
+        self._epochs: list[int] = []
+        self._best = (-1, -math.inf)  # (epochs, reward) of the incumbent
+        self._best_arch = -1
+
+    # ---- the search space, as the benchmark holds it --------------------------------
+    @property
+    def available(self) -> np.ndarray:
+        """Official indices of the architectures this benchmark has results for."""
+        return self.oracle.available
+
+    @property
+    def full_space(self) -> bool:
+        return len(self.oracle.available) == NUM_ARCHS
+
+    def contains(self, index: int) -> bool:
+        return 0 <= index < NUM_ARCHS and self._n_seeds[index] > 0
+
+    def random_arch(self, rng: np.random.Generator) -> int:
+        """A uniformly random architecture of the benchmark (official index)."""
+        avail = self.oracle.available
+        return int(avail[rng.integers(len(avail))])
+
+    @property
+    def remaining(self) -> float:
+        return self.budget - self.used
+
+    @property
+    def n_queries(self) -> int:
+        return len(self._archs)
+
+    @property
+    def incumbent(self) -> int:
+        """The current answer: best reward seen at the largest fidelity seen (-1 before any query)."""
+        return self._best_arch
+
+    # ---- the one thing an algorithm does ---------------------------------------------
+    def query(self, arch: Any, epochs: int | None = None) -> float | None:
+        """Reward of one training run of `arch` (index, `Arch`, string or op tuple).
+
+        `epochs` (multi-fidelity algorithms) reads the learning curve after that many
+        epochs and charges only their time; None means the full schedule.
+        """
+        if self.exhausted:
+            raise BudgetExhausted(
+                f"the budget of {self.budget:g} simulated seconds is spent; "
+                "stop querying when env.exhausted is True."
+            )
+        idx = arch if type(arch) is int else _to_index(arch)
+        k = self._n_seeds[idx] if 0 <= idx < NUM_ARCHS else 0
+        if k == 0:
+            raise KeyError(
+                f"architecture {idx} is not in this benchmark; "
+                "sample from env.available or check env.contains(index) first."
+            )
+        if self._k == len(self._u):
+            self._u = self._rng.random(256)
+            self._k = 0
+        s = int(self._u[self._k] * k)
+        self._k += 1
+        if epochs is None:
+            reward_col, cost_col = self._final
+            e = self.oracle.num_epochs
+        else:
+            e = int(epochs)
+            reward_col, cost_col = self.oracle.column(e - 1)
+        cost = cost_col[idx, s]
+        if self.used + cost > self.budget:
+            self.exhausted = True
+            return None
+        self.used += cost
+        reward = float(reward_col[idx, s])
+        self._times.append(self.used)
+        self._archs.append(idx)
+        self._rewards.append(reward)
+        self._epochs.append(e)
+        if e > self._best[0] or (e == self._best[0] and reward > self._best[1]):
+            self._best = (e, reward)
+            self._best_arch = idx
+        return reward
+
+
+def _to_index(arch: Any) -> int:
+    if isinstance(arch, (int, np.integer)) and not isinstance(arch, bool):
+        return int(arch)
+    return Arch.coerce(arch).index
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One search run: its answer, its full trace, and what is needed to replay it."""
+
+    algorithm: str
+    seed: int
+    budget: float
+    dataset: str
+    hp: str
+    settings: dict[str, Any]
+    arch_index: int
+    times: np.ndarray  # float64 [n]: the simulated clock after each query
+    archs: np.ndarray  # int64 [n]: official index queried
+    rewards: np.ndarray  # float64 [n]
+    epochs: np.ndarray  # int64 [n]: training epochs the reward was read after
+    incumbents: np.ndarray = field(repr=False, default=None)  # int64 [n]: the answer after each query
+
+    @property
+    def arch(self) -> Arch:
+        return Arch.from_index(self.arch_index)
+
+    @property
+    def trace(self) -> list[tuple[float, Arch, float]]:
+        """(simulated time, architecture, reward) per query, in order."""
+        return [
+            (float(t), Arch.from_index(int(a)), float(r))
+            for t, a, r in zip(self.times, self.archs, self.rewards)
+        ]
+
+    @property
+    def used_time(self) -> float:
+        return float(self.times[-1]) if len(self.times) else 0.0
+
+    @property
+    def n_queries(self) -> int:
+        return len(self.archs)
+
+    def replay(self, benchmark: Any) -> SearchResult:
+        """Run the same algorithm again from this result's seed and settings."""
+        return run_search(
+            self.algorithm,
+            benchmark,
+            self.budget,
+            self.seed,
+            dataset=self.dataset,
+            hp=self.hp,
+            **self.settings,
+        )
+
+
+def _incumbents(archs: np.ndarray, rewards: np.ndarray, epochs: np.ndarray) -> np.ndarray:
+    """Index of the answer after each query: best reward at the largest fidelity so far."""
+    n = len(archs)
+    out = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return out
+    if epochs.min() == epochs.max():  # single fidelity: a running argmax, vectorized
+        best = np.maximum.accumulate(rewards)
+        is_new = np.r_[True, rewards[1:] > best[:-1]]
+        pos = np.maximum.accumulate(np.where(is_new, np.arange(n), 0))
+        return archs[pos]
+    be, br, ba = -1, -math.inf, -1
+    for i in range(n):
+        e, r = epochs[i], rewards[i]
+        if e > be or (e == be and r > br):
+            be, br, ba = e, r, archs[i]
+        out[i] = ba
+    return out
+
+
+# ---- algorithms and their registry -------------------------------------------------------
+
+SearchFn = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """A registered search algorithm: the function plus its published default settings.
+
+    `curve_hp` marks a multi-fidelity algorithm: it searches on that hp's learning curves
+    (the original BOHB reads the 200-epoch curves), falling back to the hp of the search
+    split with the most epochs when the benchmark lacks it.
+    """
+
+    name: str
+    fn: SearchFn
+    defaults: Mapping[str, Any]
+    curve_hp: str | None = None
+    check: Callable[[Mapping[str, Any]], None] | None = None
+
+    def __call__(
+        self,
+        benchmark: Any,
+        budget: float = 12000.0,
+        seed: int = 0,
+        *,
+        dataset: str = "cifar10-valid",
+        hp: str = "12",
+        **settings: Any,
+    ) -> SearchResult:
+        return run_search(self, benchmark, budget, seed, dataset=dataset, hp=hp, **settings)
+
+    def resolve(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(settings) - set(self.defaults))
+        if unknown:
+            raise TypeError(
+                f"{self.name} has no setting(s) {unknown}; its settings are {sorted(self.defaults)}."
+            )
+        out = {**self.defaults, **settings}
+        if self.check is not None:
+            self.check(out)
+        return out
+
+
+ALGORITHMS: dict[str, Algorithm] = {}
+
+
+def register(
+    name: str | None = None,
+    *,
+    curve_hp: str | None = None,
+    check: Callable[[Mapping[str, Any]], None] | None = None,
+    replace: bool = False,
+) -> Callable[[SearchFn], SearchFn]:
+    """Decorator adding `fn(env, rng, **settings)` to `ALGORITHMS`, with the keyword
+    defaults of its signature as its settings."""
+
+    def deco(fn: SearchFn) -> SearchFn:
+        algo = as_algorithm(fn, name=name, curve_hp=curve_hp, check=check)
+        if algo.name in ALGORITHMS and not replace and ALGORITHMS[algo.name].fn is not fn:
+            raise ValueError(
+                f"an algorithm named {algo.name!r} is already registered; pass replace=True or rename it."
+            )
+        ALGORITHMS[algo.name] = algo
+        return fn
+
+    return deco
+
+
+def as_algorithm(
+    algorithm: str | Algorithm | SearchFn,
+    *,
+    name: str | None = None,
+    curve_hp: str | None = None,
+    check: Callable[[Mapping[str, Any]], None] | None = None,
+) -> Algorithm:
+    """Look up a registered name, or wrap a plain `fn(env, rng, **settings)`."""
+    if isinstance(algorithm, Algorithm):
+        return algorithm
+    if isinstance(algorithm, str):
+        try:
+            return ALGORITHMS[algorithm]
+        except KeyError:
+            raise KeyError(
+                f"unknown algorithm {algorithm!r}; registered ones are {sorted(ALGORITHMS)}. "
+                "Pass a function fn(env, rng, **settings) or register one with @nb201.search.register()."
+            ) from None
+    if not callable(algorithm):
+        raise TypeError(
+            f"an algorithm is a name, an Algorithm or a function fn(env, rng, **settings), got {algorithm!r}."
+        )
+    params = list(inspect.signature(algorithm).parameters.values())
+    if len(params) < 2 or params[0].kind not in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
+        raise TypeError(f"{algorithm!r} must take (env, rng, **settings).")
+    defaults = {p.name: p.default for p in params[2:] if p.default is not inspect.Parameter.empty}
+    return Algorithm(name or algorithm.__name__, algorithm, defaults, curve_hp, check)
+
+
+def run_search(
+    algorithm: str | Algorithm | SearchFn,
+    benchmark: Any,
+    budget: float = 12000.0,
+    seed: int = 0,
+    *,
+    dataset: str = "cifar10-valid",
+    hp: str = "12",
+    metric: str = "x-valid-accuracy",
+    **settings: Any,
+) -> SearchResult:
+    """Run one search: `algorithm` against `benchmark` (a `Benchmark`, a folder or an
+    `Oracle`) under `budget` simulated seconds, deterministic for `seed`."""
+    algo = as_algorithm(algorithm)
+    budget = check_budget(budget)
+    seed = check_seed(seed)
+    resolved = algo.resolve(settings)
+    oracle = oracle_for(algo, benchmark, dataset, str(hp), metric)
+    algo_ss, env_ss = np.random.SeedSequence(seed).spawn(2)
+    rng = np.random.Generator(np.random.PCG64(algo_ss))
+    env = SearchEnv(oracle, budget, np.random.Generator(np.random.PCG64(env_ss)))
+    try:
+        answer = algo.fn(env, rng, **resolved)
+    except BudgetExhausted:
+        answer = None
+    if env.n_queries == 0:
+        cheapest = np.nanmin(np.where(np.isfinite(oracle.column(None)[1]), oracle.column(None)[1], np.nan))
+        raise ValueError(
+            f"a budget of {budget:g} s does not pay for a single query of {dataset}/{hp} (the cheapest costs "
+            f"{cheapest:.1f} s); raise the budget."
+        )
+    arch_index = env.incumbent if answer is None else _to_index(answer)
+    if not env.contains(arch_index):
+        raise KeyError(f"{algo.name} answered architecture {arch_index}, which is not in this benchmark.")
+    archs = np.asarray(env._archs, dtype=np.int64)
+    rewards = np.asarray(env._rewards, dtype=np.float64)
+    epochs = np.asarray(env._epochs, dtype=np.int64)
+    return SearchResult(
+        algorithm=algo.name,
+        seed=seed,
+        budget=budget,
+        dataset=dataset,
+        hp=oracle.hp,
+        settings=resolved,
+        arch_index=int(arch_index),
+        times=np.asarray(env._times, dtype=np.float64),
+        archs=archs,
+        rewards=rewards,
+        epochs=epochs,
+        incumbents=_incumbents(archs, rewards, epochs),
+    )
+
+
+def oracle_for(algo: Algorithm, benchmark: Any, dataset: str, hp: str, metric: str) -> Oracle:
+    """The oracle an algorithm searches on: `hp`'s, or a multi-fidelity algorithm's curves."""
+    if isinstance(benchmark, Oracle):
+        return benchmark
+    if algo.curve_hp is None:
+        return build_oracle(benchmark, dataset, hp, metric)
+    from nb201.search.oracle import _open, check_dataset
+
+    bench = _open(benchmark)
+    check_dataset(bench, dataset)
+    hps = bench.hps(dataset)
+    if algo.curve_hp in hps:
+        return build_oracle(bench, dataset, algo.curve_hp, metric)
+    # Fallback: the longest curves this split has; budgets are scaled onto its epochs.
+    best = max(hps, key=lambda h: bench.num_epochs(dataset, h))
+    return build_oracle(bench, dataset, best, metric)
+
+
+def check_budget(budget: Any) -> float:
+    try:
+        value = float(budget)
+    except (TypeError, ValueError):
+        raise ValueError(f"budget must be a number of simulated seconds, got {budget!r}.") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(
+            f"budget must be a positive, finite number of simulated seconds, got {budget!r}; e.g. 12000."
+        )
+    return value
+
+
+def check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    return int(seed)
+
+
+def check_positive_int(settings: Mapping[str, Any], *names: str) -> None:
+    for n in names:
+        v = settings[n]
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"setting {n} must be a positive integer, got {v!r}.")
+
+
+__all__ = [
+    "ALGORITHMS",
+    "Algorithm",
+    "BudgetExhausted",
+    "EDGES",
+    "SearchEnv",
+    "SearchResult",
+    "as_algorithm",
+    "index_of",
+    "ops_of",
+    "register",
+    "run_search",
+]

@@ -1,0 +1,311 @@
+"""The paper's comparison protocol: many seeded runs per algorithm, one table, one plot.
+
+Each algorithm runs `runs` times under the same budget; run `k` of every algorithm uses
+the same seed (drawn once from `seed`), so a run is replayable and the comparison is
+paired. A run's final architecture is then scored on every dataset of the benchmark with
+the numbers a user would report: the accuracy after the full schedule (hp "200" where the
+benchmark has it, else its longest), averaged over seeds. That is the paper's Table 5.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nb201.search.base import (
+    Algorithm,
+    SearchResult,
+    as_algorithm,
+    check_budget,
+    check_seed,
+    oracle_for,
+    run_search,
+)
+from nb201.search.oracle import Oracle, _open, archs_of, check_dataset
+from nb201.space import Arch
+
+# NAS-Bench-201 (Dong & Yang, ICLR 2020), Table 5: CIFAR-10 test accuracy (%) of the
+# final architecture, mean and std over 500 runs, 12,000 s budget; "optimal" is the best
+# architecture in the benchmark.
+PAPER_RESULTS: dict[str, dict[str, tuple[float, float]]] = {
+    "REA": {"cifar10/ori-test": (93.92, 0.30)},
+    "REINFORCE": {"cifar10/ori-test": (93.85, 0.37)},
+    "RS": {"cifar10/ori-test": (93.70, 0.36)},
+    "BOHB": {"cifar10/ori-test": (93.61, 0.52)},
+    "optimal": {"cifar10/ori-test": (94.37, 0.0)},
+}
+_SET_ORDER = {"x-valid": 0, "x-test": 1, "ori-test": 2}
+_SPLIT_ORDER = {"cifar10-valid": 0, "cifar10": 1, "cifar100": 2, "ImageNet16-120": 3}
+
+
+def evaluation_table(benchmark: Any) -> pd.DataFrame:
+    """Final accuracy of every architecture on every (split, eval set) of the benchmark.
+
+    One row per official index the benchmark holds, one column `"<split>/<set>"` per
+    accuracy metric (train excluded): the last epoch of hp "200" (else the split's hp with
+    the most epochs), mean over the seeds that have a run.
+    """
+    bench = _open(benchmark)
+    cols: dict[str, pd.Series] = {}
+    for split in sorted(bench.datasets, key=lambda s: (_SPLIT_ORDER.get(s, 9), s)):
+        hps = bench.hps(split)
+        hp = "200" if "200" in hps else max(hps, key=lambda h: bench.num_epochs(split, h))
+        archs = archs_of(bench, split, hp)
+        sets = [
+            m[: -len("-accuracy")]
+            for m in bench.metric_names(split, hp)
+            if m.endswith("-accuracy") and not m.startswith("train")
+        ]
+        for s in sorted(sets, key=lambda s: (_SET_ORDER.get(s, 9), s)):
+            vals = bench.metrics(archs, f"{s}-accuracy", epoch=None, seeds=None, dataset=split, hp=hp)
+            cols[f"{split}/{s}"] = pd.Series(vals, index=archs)
+    if not cols:
+        raise ValueError(f"{bench} has no accuracy metric to score architectures with.")
+    table = pd.DataFrame(cols)
+    table.index.name = "arch_index"
+    return table
+
+
+def default_curve_metric(columns: Sequence[str], dataset: str) -> str:
+    """The column anytime curves follow: CIFAR-10 test as in the paper, else the search
+    split's own test set."""
+    base = dataset[: -len("-valid")] if dataset.endswith("-valid") else dataset
+    for c in (
+        "cifar10/ori-test",
+        f"{base}/x-test",
+        f"{base}/ori-test",
+        f"{dataset}/x-test",
+        f"{dataset}/ori-test",
+    ):
+        if c in columns:
+            return c
+    return list(columns)[0]
+
+
+@dataclass
+class Experiment:
+    """What `run_experiment` returns: per-run scores, anytime curves, and every run."""
+
+    runs: pd.DataFrame  # one row per (algorithm, run): seed, answer, accuracy per dataset
+    curves: pd.DataFrame  # algorithm, time, mean, std, q25, median, q75, answered
+    results: dict[str, list[SearchResult]]
+    evaluation: pd.DataFrame = field(repr=False)  # evaluation_table of the benchmark
+    curve_metric: str = ""
+    budget: float = 0.0
+    wall_time: dict[str, float] = field(default_factory=dict)  # seconds per algorithm
+
+    @property
+    def datasets(self) -> list[str]:
+        return list(self.evaluation.columns)
+
+    def summary(self, paper: bool = True, formatted: bool = True) -> pd.DataFrame:
+        """Mean ± std of the final architectures' accuracy per algorithm and dataset, the
+        "optimal" row (best architecture per dataset) and, with `paper`, the paper's rows
+        (labelled `<algorithm> (paper)`; CIFAR-10 test only) where the benchmark has that column."""
+        g = self.runs.groupby("algorithm", sort=False)[self.datasets]
+        mean, std = g.mean(), g.std(ddof=0)
+        mean.loc["optimal"] = self.evaluation.max(axis=0)
+        std.loc["optimal"] = 0.0
+        if paper:
+            for algo, vals in PAPER_RESULTS.items():
+                label = f"{algo} (paper)"
+                mean.loc[label], std.loc[label] = np.nan, np.nan
+                for col, (m, s) in vals.items():
+                    if col in mean.columns:
+                        mean.loc[label, col], std.loc[label, col] = m, s
+            mean = mean.dropna(how="all")
+            std = std.loc[mean.index]
+        if not formatted:
+            return pd.concat({"mean": mean, "std": std}, axis=1).swaplevel(axis=1).sort_index(axis=1, level=0)
+        out = mean.copy().astype(object)
+        for c in mean.columns:
+            out[c] = [
+                "" if not np.isfinite(m) else (f"{m:.2f} ± {s:.2f}" if np.isfinite(s) else f"{m:.2f}")
+                for m, s in zip(mean[c], std[c])
+            ]
+        return out[self.datasets]
+
+
+def run_experiment(
+    algorithms: Sequence[str | Algorithm | Any] | Mapping[str, Any],
+    benchmark: Any,
+    runs: int = 500,
+    budget: float = 12000.0,
+    seed: int = 0,
+    *,
+    dataset: str = "cifar10-valid",
+    hp: str = "12",
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    workers: int = 1,
+    grid: int | Sequence[float] = 101,
+    curve_metric: str | None = None,
+    progress: bool = False,
+) -> Experiment:
+    """Run every algorithm `runs` times and score the answers.
+
+    `algorithms`: registered names, `Algorithm`s or functions `fn(env, rng, **settings)`;
+    or a mapping label -> one of those (to run one algorithm under several settings,
+    give `settings={label: {...}}`). `benchmark`: a `Benchmark` or its folder. `workers` > 1
+    spreads runs over processes (each reuses the oracle built here). `grid`: the number of
+    equally spaced times in [0, budget] for the anytime curves, or the times themselves.
+    """
+    budget = check_budget(budget)
+    seed = check_seed(seed)
+    if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or runs < 1:
+        raise ValueError(f"runs must be a positive integer, got {runs!r} (the paper uses 500).")
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}.")
+    bench = _open(benchmark)
+    check_dataset(bench, dataset, hp)
+    items = algorithms.items() if isinstance(algorithms, Mapping) else [(None, a) for a in algorithms]
+    algos: dict[str, Algorithm] = {}
+    for label, a in items:
+        algo = as_algorithm(a)
+        label = label or algo.name
+        if label in algos:
+            raise ValueError(
+                f"algorithm {label!r} is listed twice; give each entry its own label (pass a dict)."
+            )
+        algos[label] = algo
+    settings = dict(settings or {})
+    unknown = sorted(set(settings) - set(algos))
+    if unknown:
+        raise KeyError(f"settings given for {unknown}, which are not among the algorithms {list(algos)}.")
+    for label, algo in algos.items():
+        algo.resolve(settings.get(label, {}))  # bad settings fail before any run
+    evaluation = evaluation_table(bench)
+    metric = curve_metric or default_curve_metric(evaluation.columns, dataset)
+    if metric not in evaluation.columns:
+        raise KeyError(
+            f"curve_metric {metric!r} is not a dataset of this benchmark; "
+            f"choose from {list(evaluation.columns)}."
+        )
+    run_seeds = [int(s) for s in np.random.default_rng(seed).choice(2**31 - 1, size=runs, replace=False)]
+
+    results: dict[str, list[SearchResult]] = {}
+    wall: dict[str, float] = {}
+    for label, algo in algos.items():
+        t0 = time.perf_counter()
+        kw = dict(settings.get(label, {}))
+        results[label] = _run_many(algo, bench, budget, run_seeds, dataset, hp, kw, workers, progress, label)
+        wall[label] = time.perf_counter() - t0
+
+    times = np.linspace(0.0, budget, int(grid)) if np.ndim(grid) == 0 else np.asarray(grid, dtype=np.float64)
+    return Experiment(
+        runs=_runs_frame(results, evaluation),
+        curves=_curves(results, evaluation[metric], times),
+        results=results,
+        evaluation=evaluation,
+        curve_metric=metric,
+        budget=budget,
+        wall_time=wall,
+    )
+
+
+def _run_many(
+    algo: Algorithm,
+    bench: Any,
+    budget: float,
+    seeds: list[int],
+    dataset: str,
+    hp: str,
+    settings: dict[str, Any],
+    workers: int,
+    progress: bool,
+    label: str,
+) -> list[SearchResult]:
+    oracle = oracle_for(algo, bench, dataset, hp, "x-valid-accuracy")
+    if workers == 1:
+        it = seeds
+        if progress:
+            from tqdm.auto import tqdm
+
+            it = tqdm(seeds, desc=label)
+        return [run_search(algo, oracle, budget, s, dataset=dataset, hp=hp, **settings) for s in it]
+    # Multi-fidelity oracles read epochs lazily; a pickled oracle carries only what was read,
+    # so hand workers the benchmark folder when it has one.
+    target: Any = oracle if algo.curve_hp is None else str(Path(bench.root))
+    chunks = [seeds[i :: workers * 4] for i in range(workers * 4)]
+    ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = [pool.submit(_worker, algo, target, budget, c, dataset, hp, settings) for c in chunks if c]
+        parts = [f.result() for f in futures]
+    by_seed = {r.seed: r for part in parts for r in part}
+    return [by_seed[s] for s in seeds]
+
+
+def _worker(
+    algo: Algorithm, target: Any, budget: float, seeds: list[int], dataset: str, hp: str, settings: dict
+) -> list[SearchResult]:
+    if not isinstance(target, Oracle):
+        target = oracle_for(algo, _cached_open(target), dataset, hp, "x-valid-accuracy")
+    return [run_search(algo, target, budget, s, dataset=dataset, hp=hp, **settings) for s in seeds]
+
+
+_OPENED: dict[str, Any] = {}
+
+
+def _cached_open(path: str) -> Any:
+    if path not in _OPENED:
+        _OPENED[path] = _open(path)
+    return _OPENED[path]
+
+
+def _runs_frame(results: dict[str, list[SearchResult]], evaluation: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for label, rs in results.items():
+        for k, r in enumerate(rs):
+            rows.append(
+                {
+                    "algorithm": label,
+                    "run": k,
+                    "seed": r.seed,
+                    "arch_index": r.arch_index,
+                    "arch": str(Arch.from_index(r.arch_index)),
+                    "queries": r.n_queries,
+                    "used_time": r.used_time,
+                    "search_reward": float(r.rewards[r.archs == r.arch_index].max())
+                    if r.n_queries
+                    else np.nan,
+                }
+            )
+    frame = pd.DataFrame(rows)
+    scores = evaluation.reindex(frame["arch_index"].to_numpy())
+    scores.index = frame.index
+    return pd.concat([frame, scores], axis=1)
+
+
+def _curves(results: dict[str, list[SearchResult]], test: pd.Series, times: np.ndarray) -> pd.DataFrame:
+    """Best-so-far test accuracy (of each run's current answer) at each grid time."""
+    lookup = np.full(int(test.index.max()) + 1, np.nan)
+    lookup[test.index.to_numpy()] = test.to_numpy()
+    frames = []
+    for label, rs in results.items():
+        mat = np.full((len(rs), len(times)), np.nan)
+        for i, r in enumerate(rs):
+            if r.n_queries == 0:
+                continue
+            pos = np.searchsorted(r.times, times, side="right") - 1
+            got = pos >= 0
+            mat[i, got] = lookup[r.incumbents[pos[got]]]
+        answered = np.isfinite(mat).mean(axis=0)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns before any answer
+            stats = {
+                "mean": np.nanmean(mat, axis=0),
+                "std": np.nanstd(mat, axis=0),
+                "q25": np.nanpercentile(mat, 25, axis=0),
+                "median": np.nanmedian(mat, axis=0),
+                "q75": np.nanpercentile(mat, 75, axis=0),
+            }
+        frames.append(pd.DataFrame({"algorithm": label, "time": times, **stats, "answered": answered}))
+    return pd.concat(frames, ignore_index=True)
