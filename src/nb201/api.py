@@ -108,6 +108,14 @@ class _View:
         self.row_of_np = row_of
         self.row_of: list[int] = row_of.tolist()
         self.present_seeds: list[tuple[int, ...]] = [tuple(np.flatnonzero(p).tolist()) for p in self.present]
+        # Vectorized lookups gather from the flat memory map with precomputed strides:
+        # one np.take instead of multi-dimensional fancy indexing.
+        n_a, n_s, n_e, n_m = self.data.shape
+        self.flat = self.data.reshape(-1)
+        self.stride_arch, self.stride_seed, self.stride_epoch = n_s * n_e * n_m, n_e * n_m, n_m
+        self.counts = self.present.sum(axis=1)
+        self.pos_table = np.argsort(~self.present, axis=1, kind="stable")  # present seed positions first
+        self.all_present = bool(self.present.all())
         self.roles = _role_sets(self.split, self.metrics)
         # (key, column or -1, kind): kind 0 = value, 1 = time / (iepoch+1), 2 = time
         plan: list[tuple[str, int, int]] = []
@@ -560,6 +568,10 @@ class Benchmark:
                 raise ValueError(
                     f"epoch must lie in [0, {view.num_epochs - 1}] for {dataset!r} hp={view.hp!r}."
                 )
+        if np.ndim(ep) and len(ep) not in (1, len(rows)):
+            raise ValueError(
+                f"epoch has {len(ep)} entries for {len(rows)} indices; give one or one per index."
+            )
         if seeds is None:
             out = self._seed_mean(view, rows, col, ep)
         else:
@@ -568,13 +580,16 @@ class Benchmark:
                     raise ValueError(
                         f"invalid seeds={seeds!r}: use None (average), 'random', a seed, or an array."
                     )
-                counts = view.present[rows].sum(axis=1)
-                if len(counts) and counts.min() == 0:
-                    raise StoreKeyError(
-                        "some architectures have no completed run; cannot draw a seed for them."
-                    )
-                pick = (self._np_rng.random(len(rows)) * counts).astype(np.int64)
-                spos = np.argmax(np.cumsum(view.present[rows], axis=1) > pick[:, None], axis=1)
+                if view.all_present:
+                    spos = self._np_rng.integers(0, len(view.seeds), len(rows))
+                else:
+                    counts = view.counts[rows]
+                    if len(counts) and counts.min() == 0:
+                        raise StoreKeyError(
+                            "some architectures have no completed run; cannot draw a seed for them."
+                        )
+                    pick = (self._np_rng.random(len(rows)) * counts).astype(np.int64)
+                    spos = view.pos_table[rows, pick]
             else:
                 sarr = np.asarray(seeds).reshape(-1)
                 uniq = np.unique(sarr)
@@ -583,30 +598,32 @@ class Benchmark:
                     raise StoreKeyError(
                         f"unknown seeds {unknown}; {dataset!r} hp={view.hp!r} has seeds {view.seeds}."
                     )
-                upos = np.array([view.seed_pos[int(s)] for s in uniq], dtype=np.int64)
-                spos = upos[np.searchsorted(uniq, sarr)]
-                if len(sarr) == 1:
-                    spos = np.full(len(rows), spos[0])
-                elif len(sarr) != len(rows):
+                if len(uniq) == 1:
+                    spos = view.seed_pos[int(uniq[0])]
+                else:
+                    upos = np.array([view.seed_pos[int(s)] for s in uniq], dtype=np.int64)
+                    spos = upos[np.searchsorted(uniq, sarr)]
+                if len(sarr) not in (1, len(rows)):
                     raise ValueError(
                         f"seeds has {len(sarr)} entries for {len(rows)} indices; give one or one per index."
                     )
-            out = view.data[rows, spos, ep, col].astype(np.float64)
+            flat = rows * view.stride_arch + spos * view.stride_seed + ep * view.stride_epoch + col
+            out = view.flat.take(flat).astype(np.float64)
         if per_time:
             out = out / (np.asarray(ep) + 1)
         return out.reshape(shape)
 
     @staticmethod
     def _seed_mean(view: _View, rows: np.ndarray, col: int, ep: Any) -> np.ndarray:
-        vals = view.data[
-            rows[:, None],
-            np.arange(len(view.seeds))[None, :],
-            np.asarray(ep)[..., None] if np.ndim(ep) else ep,
-            col,
-        ]
+        """Mean over each arch's present seeds (the originals' is_random=False)."""
+        base = rows * view.stride_arch + np.asarray(ep) * view.stride_epoch + col
+        flat = base[:, None] + (np.arange(len(view.seeds)) * view.stride_seed)[None, :]
+        vals = view.flat.take(flat)
+        if view.all_present:
+            return vals.mean(axis=1, dtype=np.float64)
         mask = view.present[rows]
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(mask, vals, 0.0).sum(axis=1, dtype=np.float64) / mask.sum(axis=1)
+            return np.where(mask, vals, 0.0).sum(axis=1, dtype=np.float64) / view.counts[rows]
 
     def statistics(self, dataset: str, hp: Any = None) -> dict[int, int]:
         """{number of seeds: number of archs}, as the originals' `statistics`."""
