@@ -22,6 +22,7 @@ values where seeds disagree (NATS-Bench's "legacy fix").
 from __future__ import annotations
 
 import bz2
+import functools
 import pickle
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -130,19 +131,30 @@ def _index_map(meta_archs: list[str], path: Path) -> Callable[[int], tuple[int, 
 
 def _seq(values: Any, n: int) -> np.ndarray:
     """Per-epoch values stored as list or {epoch: value} dict -> float array [n] (NaN if absent)."""
-    out = np.full(n, np.nan)
     if values is None:
-        return out
+        return np.full(n, np.nan)
     if isinstance(values, Mapping):
-        for e in range(n):
-            v = values.get(e)
-            if v is not None:
-                out[e] = float(v)
-    else:
-        for e, v in enumerate(list(values)[:n]):
-            if v is not None:
-                out[e] = float(v)
-    return out
+        if len(values) == n:
+            try:  # the usual layout: every epoch 0..n-1 present
+                return np.fromiter((values[e] for e in range(n)), dtype=np.float64, count=n)
+            except (KeyError, TypeError):
+                pass
+        return np.array([np.nan if values.get(e) is None else float(values[e]) for e in range(n)])
+    seq = [np.nan if v is None else float(v) for v in list(values)[:n]]
+    return np.array(seq + [np.nan] * (n - len(seq)))
+
+
+@functools.lru_cache(maxsize=256)
+def _eval_keys(name: str, n: int) -> tuple[str, ...]:
+    return tuple(f"{name}@{e}" for e in range(n))
+
+
+def _eval_seq(src: Mapping[str, Any], name: str, n: int) -> np.ndarray:
+    keys = _eval_keys(name, n)
+    try:
+        return np.fromiter((src[k] for k in keys), dtype=np.float64, count=n)
+    except (KeyError, TypeError):
+        return np.array([np.nan if src.get(k) is None else float(src[k]) for k in keys])
 
 
 def _run_metrics(rc: Mapping[str, Any]) -> tuple[int, dict[str, np.ndarray]]:
@@ -158,8 +170,9 @@ def _run_metrics(rc: Mapping[str, Any]) -> tuple[int, dict[str, np.ndarray]]:
     times = rc.get("eval_times") or {}
     for name in rc.get("eval_names") or []:
         for metric, src in (("accuracy", accs), ("loss", losses), ("time", times)):
-            out[f"{name}-{metric}"] = np.array([float(src.get(f"{name}@{e}", np.nan)) for e in range(n)])
-    return n, {k: v for k, v in out.items() if not np.isnan(v).all()}
+            out[f"{name}-{metric}"] = _eval_seq(src, name, n)
+    # float32 from here on: that is what the store keeps, and it halves the import's memory
+    return n, {k: v.astype(np.float32) for k, v in out.items() if not np.isnan(v).all()}
 
 
 def _latency(rc: Mapping[str, Any]) -> float:
@@ -291,7 +304,8 @@ def import_official(
             "drop the filters to see what it has."
         )
     written = []
-    for (dataset, hp), g in sorted(groups.items()):
+    for dataset, hp in sorted(groups):
+        g = groups.pop((dataset, hp))  # free each group's numbers once written
         archs = sorted(g.rows)
         seeds = sorted({s for r in g.rows.values() for s in r})
         spos = {s: k for k, s in enumerate(seeds)}
