@@ -333,7 +333,7 @@ def test_dedup_trains_one_per_functional_class_and_shares(tmp_path, monkeypatch)
     # Only the edge 0->3 (skip) reaches the output: nodes 1 and 2 are dead in both.
     a = Arch(("nor_conv_3x3", "nor_conv_3x3", "none", "skip_connect", "none", "none"))
     b = Arch(("avg_pool_3x3", "none", "nor_conv_1x1", "skip_connect", "none", "none"))
-    assert a.functional_key() == b.functional_key() and a.unique_key() != b.unique_key()
+    assert a.functional_key() == b.functional_key() and a != b
     rep, member = sorted((a, b), key=lambda x: x.index)
     trained = []
     real_epoch = loop.train_epoch
@@ -451,3 +451,47 @@ def test_sweep_rejects_unknown_engine_and_empty_inputs(tmp_path):
         sweep([], "digits", "digits-cheap", out_dir=tmp_path)
     with pytest.raises(ValueError, match="no datasets"):
         sweep([BEST], [], "digits-cheap", out_dir=tmp_path)
+
+
+def test_fidelity_knobs_shape_the_data(tmp_path):
+    rec = read_record(run_one(spec(image_size=16, train_fraction=0.5, eval_fraction=0.25), tmp_path).path)
+    data = rec["data"]
+    assert data["input_shape"] == [1, 16, 16]
+    assert data["train_size"] == pytest.approx(1198 * 0.5, abs=10)  # 2/3 of 1,797 digits, halved per class
+    assert data["eval_sizes"]["ori-test"] == pytest.approx(599 * 0.25, abs=10)
+    assert rec["config"]["image_size"] == 16 and rec["config"]["train_fraction"] == 0.5
+    assert rec["cost"]["flops"] > read_record(run_one(spec(), tmp_path / "native").path)["cost"]["flops"]
+    prepared = loop.prepare("digits", "digits", None, 0.5, 1.0, 16)
+    counts = torch.bincount(prepared.train_y, minlength=10)
+    assert counts.min() >= 55 and counts.max() <= 65  # class-stratified: ~60 per class
+
+
+def test_a_crashing_run_is_reported_not_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    real_epoch = loop.train_epoch
+
+    def crash_on_cheap(model, *args, **kwargs):
+        if str(model.arch) == CHEAP:
+            raise RuntimeError("simulated out of memory")
+        return real_epoch(model, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "train_epoch", crash_on_cheap)
+    summary = sweep(
+        [CHEAP, BEST], "digits", "digits-cheap", seeds=[777], fidelity=TINY, out_dir=tmp_path, progress=False
+    )
+    assert summary.done == 1 and len(summary.failed) == 1
+    run_id, arch, reason = summary.failed[0]
+    assert arch == CHEAP and "simulated out of memory" in reason
+    assert not record_path(tmp_path, run_id).exists()  # not recorded: the next sweep retries it
+    monkeypatch.undo()
+    assert (
+        sweep(
+            [CHEAP, BEST],
+            "digits",
+            "digits-cheap",
+            seeds=[777],
+            fidelity=TINY,
+            out_dir=tmp_path,
+            progress=False,
+        ).done
+        == 1
+    )
