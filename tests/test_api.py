@@ -61,6 +61,7 @@ def test_space_methods(b, trained):
     assert b.evaluated_indexes == sorted([a.index for a in ARCHS] + [DEGENERATE.index])
     assert b.datasets == ["digits"] and b.hps("digits") == [HP] and b.avaliable_hps == [HP]
     assert b.seeds("digits") == SEEDS and b.num_epochs("digits") == 3
+    assert b.indexes("digits").tolist() == b.evaluated_indexes
     assert b.statistics("digits") == {0: NUM_ARCHS - 4, 2: 4}
     assert "x-valid-accuracy" in b.metric_names("digits") and b.meta("digits")["hp"] == HP
     assert b.get_dataset_seeds(11472, "digits") == SEEDS

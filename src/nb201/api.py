@@ -107,7 +107,6 @@ class _View:
         row_of[self.archs] = np.arange(len(self.archs))
         self.row_of_np = row_of
         self.row_of: list[int] = row_of.tolist()
-        self.present_seeds: list[tuple[int, ...]] = [tuple(np.flatnonzero(p).tolist()) for p in self.present]
         # Vectorized lookups gather from the flat memory map with precomputed strides:
         # one np.take instead of multi-dimensional fancy indexing.
         n_a, n_s, n_e, n_m = self.data.shape
@@ -115,6 +114,9 @@ class _View:
         self.stride_arch, self.stride_seed, self.stride_epoch = n_s * n_e * n_m, n_e * n_m, n_m
         self.counts = self.present.sum(axis=1)
         self.pos_table = np.argsort(~self.present, axis=1, kind="stable")  # present seed positions first
+        self.present_seeds: list[tuple[int, ...]] = [
+            tuple(r[:c]) for r, c in zip(self.pos_table.tolist(), self.counts.tolist())
+        ]
         self.all_present = bool(self.present.all())
         self.roles = _role_sets(self.split, self.metrics)
         # (key, column or -1, kind): kind 0 = value, 1 = time / (iepoch+1), 2 = time
@@ -329,6 +331,10 @@ class Benchmark:
         for split, hp in self._paths:
             out.update(self._view_exact(split, hp).archs.tolist())
         return sorted(out)
+
+    def indexes(self, dataset: str, hp: Any = None) -> np.ndarray:
+        """Official indices of the architectures one (split, hp) sub-store holds, sorted."""
+        return self._view(dataset, hp).archs.copy()
 
     def seeds(self, dataset: str, hp: Any = None) -> list[int]:
         return list(self._view(dataset, hp).seeds)
