@@ -298,3 +298,37 @@ def test_cli_import(pth_file, tmp_path, capsys):
     (tmp_path / "junk.txt").write_text("x")
     assert main(["import", str(tmp_path / "junk.txt"), str(tmp_path / "c")]) == 2
     assert "expected one of" in capsys.readouterr().err
+
+
+def test_every_epoch_matches_official_results(pth_file, tmp_path):
+    """Every per-epoch number of every run, read through the official ResultsCount, equals ours."""
+    import_official(pth_file, tmp_path / "b")
+    official = nas_api.NASBench201API(str(pth_file), verbose=False)
+    b = Benchmark.open(tmp_path / "b")
+    checked = 0
+    for index in ARCHS:
+        for hp, n in HP_EPOCHS.items():
+            archres = official.query_meta_info_by_index(index, hp)
+            for dataset, evals in EVALS.items():
+                for seed, rc in archres.query(dataset).items():
+                    epochs = np.arange(n)
+                    idx = np.full(n, index)
+                    for set_name in ("train",) + evals:
+                        theirs = [
+                            rc.get_train(e) if set_name == "train" else rc.get_eval(set_name, e)
+                            for e in epochs
+                        ]
+                        for key, metric in (
+                            ("loss", "loss"),
+                            ("accuracy", "accuracy"),
+                            ("cur_time", "time"),
+                            ("all_time", "all-time"),
+                        ):
+                            ours = b.metrics(
+                                idx, f"{set_name}-{metric}", epoch=epochs, seeds=seed, dataset=dataset, hp=hp
+                            )
+                            np.testing.assert_allclose(ours, [t[key] for t in theirs], rtol=2e-6)
+                            checked += n
+                    cost = archres.get_compute_costs(dataset)
+                    assert b.get_cost_info(index, dataset, hp=hp)["flops"] == pytest.approx(cost["flops"])
+    assert checked > 100_000
