@@ -365,3 +365,29 @@ def test_cli_aggregate(runs, tmp_path, capsys):
     assert report["substores"][f"digits__{HP}"]["runs"] == 6
     assert main(["aggregate", str(tmp_path / "missing"), "--out", str(tmp_path / "b")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_aggregate_refuses_to_mix_into_imported_substore(runs, tmp_path):
+    rec = json.loads(sorted(runs.glob("*.json"))[0].read_text())
+    write_benchmark(
+        tmp_path / "b",
+        split="digits",
+        hp=HP,
+        arch_indices=[1],
+        seeds=[7],
+        metrics=METRICS,
+        values=_dense([1], [7], 2),
+        meta={"source": "imported"},
+    )
+    with pytest.raises(ValueError, match="not built from run records"):
+        aggregate(runs, tmp_path / "b")
+    assert rec["spec"]["split"] == "digits"
+
+
+def test_hp_label():
+    assert hp_label("12", None) == "12" == hp_label("12", {})
+    assert (
+        hp_label("digits-cheap", {"epochs": 2, "image_size": "native"})
+        == "digits-cheap[epochs=2,image_size=native]"
+    )
+    assert "/" not in hp_label("x", {"data": "a/b"})

@@ -47,7 +47,11 @@ def hp_label(preset: str, fidelity: dict[str, Any] | None) -> str:
     """`preset`, or `preset[k=v,...]` when the preset was overridden."""
     if not fidelity:
         return str(preset)
-    parts = ",".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in sorted(fidelity.items()))
+
+    def text(v: Any) -> str:
+        return v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
+
+    parts = ",".join(f"{k}={text(v)}" for k, v in sorted(fidelity.items()))
     return f"{preset}[{parts}]".replace("/", "_").replace(SEP, "_")
 
 
@@ -206,6 +210,11 @@ def _existing_runs(
 ) -> tuple[list[dict[str, Any]], dict[tuple[int, int], np.ndarray], list[str], dict]:
     """Included runs of an existing sub-store: run rows, (arch, seed) -> [E, M] values, metrics, meta."""
     meta = read_meta(folder)
+    if not (folder / RUNS).is_file():
+        raise ValueError(
+            f"{folder} was not built from run records (source: {meta.get('source')!r}), so records cannot be "
+            "added to it; aggregate into another benchmark folder."
+        )
     runs = pq.read_table(folder / RUNS).to_pylist()
     table = pq.read_table(folder / TABLE)
     metrics = list(meta["base_metrics"])
@@ -279,14 +288,15 @@ def aggregate(
         config: dict | None = None
         dataset = split
         old_failed: list[dict[str, Any]] = []
+        dup_log: list[dict[str, Any]] = []
         if folder.is_dir():
             old_runs, values, metrics, meta = _existing_runs(folder)
             config, dataset = meta.get("config"), meta.get("dataset", split)
             old_failed = list(meta.get("failed_runs", []))
+            dup_log = list(meta.get("duplicates", []))
         included_ids = {r["run_id"]: r for r in old_runs}
         by_pair = {(r["arch_index"], r["seed"]): r for r in old_runs}
         failed = {f["run_id"]: f for f in old_failed}
-        dup_log = list(meta.get("duplicates", [])) if folder.is_dir() else []
         conflicts: list[dict[str, Any]] = []
         fresh = sorted(
             by_store.get((split, hp), []), key=lambda r: (r.status == "failed", r.finished_at, r.run_id)
