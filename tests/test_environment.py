@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,7 +40,10 @@ def _conda_pip_requirements() -> dict[str, str]:
 def test_conda_and_pip_list_the_same_dependencies() -> None:
     pip, conda = _pyproject_requirements(), _conda_pip_requirements()
     assert set(pip) == set(conda), json.dumps(
-        {"only in pyproject": sorted(set(pip) - set(conda)), "only in environment.yml": sorted(set(conda) - set(pip))}
+        {
+            "only in pyproject": sorted(set(pip) - set(conda)),
+            "only in environment.yml": sorted(set(conda) - set(pip)),
+        }
     )
     for name in pip:
         assert pip[name] == conda[name], f"{name}: pyproject says {pip[name]}, environment.yml {conda[name]}"

@@ -7,6 +7,7 @@ study and the tests all compute the same numbers the same way.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -106,3 +107,66 @@ def op_frequency(archs: Sequence[Arch | str]) -> pd.DataFrame:
         counts[np.arange(len(EDGES)), a.op_ids()] += 1
     freq = counts / max(len(cells), 1)
     return pd.DataFrame(freq, index=[f"{i}→{j}" for i, j in EDGES], columns=list(OPS))
+
+
+# ---- reading a benchmark for the analyses ---------------------------------------------
+def analysis_hp(bench, split: str) -> str:
+    """The schedule the analyses read: the paper's "200" when present, else the longest."""
+    hps = bench.hps(split)
+    return "200" if "200" in hps else max(hps, key=lambda h: bench.num_epochs(split, h))
+
+
+def _substore(bench, split: str, hp: str):
+    from nb201.store import open_substore, substore_name
+
+    return open_substore(Path(bench.root) / substore_name(split, str(hp)))
+
+
+def eval_sets(bench, split: str, hp: str | None = None) -> list[str]:
+    """Evaluation sets of a split, in the order x-valid, x-test, ori-test."""
+    hp = hp or analysis_hp(bench, split)
+    order = {"x-valid": 0, "x-test": 1, "ori-test": 2}
+    sets = [
+        m[: -len("-accuracy")]
+        for m in bench.metric_names(split, hp)
+        if m.endswith("-accuracy") and not m.startswith("train")
+    ]
+    return sorted(sets, key=lambda s: (order.get(s, 9), s))
+
+
+def cost_frame(bench, split: str, hp: str | None = None) -> pd.DataFrame:
+    """params (M), FLOPs (M) and latency (s) per architecture of a split, indexed by arch index."""
+    sub = _substore(bench, split, hp or analysis_hp(bench, split))
+    costs = sub.costs()
+    frame = pd.DataFrame({k: v for k, v in costs.items() if k != "arch_index"}, index=costs["arch_index"])
+    frame.index.name = "index"
+    return frame
+
+
+def epoch_curves(bench, split: str, metric: str, hp: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(arch indices, [arch, epoch] values averaged over seeds) for one stored metric."""
+    hp = hp or analysis_hp(bench, split)
+    archs = _substore(bench, split, hp).archs.astype(np.int64)
+    epochs = bench.num_epochs(split, hp)
+    curves = np.stack(
+        [bench.metrics(archs, metric, epoch=e, dataset=split, hp=hp) for e in range(epochs)], axis=1
+    )
+    return archs, curves
+
+
+def seed_matrix(
+    bench, split: str, metric: str, hp: str | None = None
+) -> tuple[np.ndarray, list[int], np.ndarray]:
+    """(arch indices, seeds, [arch, seed] final-epoch values; NaN where a seed has no run)."""
+    hp = hp or analysis_hp(bench, split)
+    sub = _substore(bench, split, hp)
+    archs = sub.archs.astype(np.int64)
+    seeds = list(sub.seeds)
+    cols = []
+    for k, s in enumerate(seeds):
+        vals = np.full(len(archs), np.nan)
+        have = sub.present[:, k]
+        if have.any():
+            vals[have] = bench.metrics(archs[have], metric, seeds=s, dataset=split, hp=hp)
+        cols.append(vals)
+    return archs, seeds, np.stack(cols, axis=1) if cols else np.empty((len(archs), 0))

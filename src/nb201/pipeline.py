@@ -16,11 +16,12 @@ import argparse
 import ast
 import sys
 import time
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from nb201.reports import render_html, repo_root
 
@@ -139,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"[nb201] pipeline {args.profile!r}: {len(rendered)} reports in {time.perf_counter() - start:.0f} s")
+    print(
+        f"[nb201] pipeline {args.profile!r}: {len(rendered)} reports in {time.perf_counter() - start:.0f} s"
+    )
     for path in rendered.values():
         print(f"  {path}")
     return 0

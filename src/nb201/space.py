@@ -13,8 +13,8 @@ import functools
 import itertools
 import random
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -54,7 +54,7 @@ class Arch:
 
     # ---- text ----------------------------------------------------------------------
     @classmethod
-    def from_string(cls, text: str) -> "Arch":
+    def from_string(cls, text: str) -> Arch:
         """Parse the standard `|op~src|+|op~src|op~src|+|...|` string."""
         if not isinstance(text, str):
             raise _bad("an arch string must be a str", text, "pass e.g. Arch.from_index(0).__str__().")
@@ -73,7 +73,9 @@ class Arch:
             items = node.strip("|").split("|")
             if len(items) != j:
                 raise _bad(
-                    f"node {j} must have {j} incoming edges, got {len(items)}", node, "one edge per earlier node."
+                    f"node {j} must have {j} incoming edges, got {len(items)}",
+                    node,
+                    "one edge per earlier node.",
                 )
             for i, item in enumerate(items):
                 op, _, src = item.partition("~")
@@ -100,7 +102,7 @@ class Arch:
 
     # ---- index ---------------------------------------------------------------------
     @classmethod
-    def from_index(cls, index: int) -> "Arch":
+    def from_index(cls, index: int) -> Arch:
         """The architecture at `index` in the official benchmark files."""
         order = _official_order()
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < NUM_ARCHS:
@@ -113,7 +115,7 @@ class Arch:
         return _official_position()[self.ops]
 
     @classmethod
-    def coerce(cls, value: "Arch | str | int | Sequence[str]") -> "Arch":
+    def coerce(cls, value: Arch | str | int | Sequence[str]) -> Arch:
         """Accept anything users naturally pass: an Arch, its string, its index, an op tuple."""
         if isinstance(value, Arch):
             return value
@@ -123,7 +125,11 @@ class Arch:
             return cls.from_index(int(value))
         if isinstance(value, (tuple, list)):
             return cls(tuple(value))
-        raise _bad("cannot read an architecture from", value, "pass an Arch, an arch string, an index or an op tuple.")
+        raise _bad(
+            "cannot read an architecture from",
+            value,
+            "pass an Arch, an arch string, an index or an op tuple.",
+        )
 
     # ---- encodings -----------------------------------------------------------------
     def op_ids(self) -> tuple[int, ...]:
@@ -184,7 +190,7 @@ class Arch:
         """True when the cell's output is identically zero (341 such cells)."""
         return self.functional_key() == "zero"
 
-    def neighbors(self) -> list["Arch"]:
+    def neighbors(self) -> list[Arch]:
         """All 24 single-edge mutations, the move set of REA and local search."""
         out = []
         for e in range(NUM_EDGES):
@@ -238,7 +244,9 @@ def sample(n: int, seed: int, unique: bool = False, exclude_degenerate: bool = F
             seen.setdefault(a.functional_key(), a)
         pool = list(seen.values())
     if n > len(pool):
-        raise _bad(f"cannot draw more than {len(pool)} architectures", n, "lower n or drop unique/exclude flags.")
+        raise _bad(
+            f"cannot draw more than {len(pool)} architectures", n, "lower n or drop unique/exclude flags."
+        )
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(pool), size=n, replace=False)
     return [pool[k] for k in picks]
@@ -259,7 +267,7 @@ def _first_per_key(archs: Sequence[Arch], key: str) -> list[Arch]:
     return list(seen.values())
 
 
-def select(spec: "str | Sequence[str | Arch]", seed: int = 0) -> list[Arch]:
+def select(spec: str | Sequence[str | Arch], seed: int = 0) -> list[Arch]:
     """Resolve a notebook-style architecture selection to a list of `Arch`.
 
     - `"all"`: the 15,625 cells in official index order;
