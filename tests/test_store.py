@@ -381,6 +381,19 @@ def test_aggregate_refuses_to_mix_into_imported_substore(runs, tmp_path):
     )
     with pytest.raises(ValueError, match="not built from run records"):
         aggregate(runs, tmp_path / "b")
+    # an imported sub-store that no record targets is left alone
+    write_benchmark(
+        tmp_path / "c",
+        split="cifar10",
+        hp="200",
+        arch_indices=[1],
+        seeds=[7],
+        metrics=METRICS,
+        values=_dense([1], [7], 2),
+    )
+    report = aggregate(runs, tmp_path / "c")
+    assert set(report.substores) == {f"digits__{HP}"}
+    assert Benchmark.open(tmp_path / "c").datasets == ["cifar10", "digits"]
     assert rec["spec"]["split"] == "digits"
 
 

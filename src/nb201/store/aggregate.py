@@ -289,6 +289,9 @@ def aggregate(
         dataset = split
         old_failed: list[dict[str, Any]] = []
         dup_log: list[dict[str, Any]] = []
+        if (split, hp) not in by_store and not (folder / RUNS).is_file():
+            del report.substores[name]  # e.g. an imported sub-store: not ours to report on
+            continue
         if folder.is_dir():
             old_runs, values, metrics, meta = _existing_runs(folder)
             config, dataset = meta.get("config"), meta.get("dataset", split)
