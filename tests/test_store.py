@@ -404,3 +404,32 @@ def test_hp_label():
         == "digits-cheap[epochs=2,image_size=native]"
     )
     assert "/" not in hp_label("x", {"data": "a/b"})
+
+
+def test_really_failed_run_is_reported_not_stored(tmp_path):
+    """A run whose loss really diverges (lr 1e8) is recorded as failed by nb201.train; the
+    aggregation lists it with its reason and stores no numbers for it."""
+    from nb201.train import sweep
+
+    torch.set_num_threads(1)
+    fid = {"epochs": 2, "lr": 1e8}
+    summary = sweep(
+        [ARCHS[0]],
+        "digits",
+        "digits-cheap",
+        seeds=[777],
+        fidelity=fid,
+        out_dir=tmp_path / "r",
+        progress=False,
+    )
+    assert len(summary.failed) == 1
+    report = aggregate(tmp_path / "r", tmp_path / "b")
+    r = report.substores[f"digits__{hp_label('digits-cheap', fid)}"]
+    assert r.runs == 0 and [(f["arch_index"], f["seed"]) for f in r.failed] == [(ARCHS[0].index, 777)]
+    assert "nan" in r.failed[0]["reason"].lower()
+    assert not any(p.is_dir() for p in (tmp_path / "b").iterdir())
+    assert json.loads((tmp_path / "b" / "report.json").read_text())["substores"][r.split + "__" + r.hp][
+        "failed"
+    ]
+    again = aggregate(tmp_path / "r", tmp_path / "b")  # nothing new, the failure is still reported
+    assert again.new_files == 0 and again.substores[f"{r.split}__{r.hp}"].failed == r.failed

@@ -268,13 +268,35 @@ def aggregate(
             continue
         new_runs.append(run)
 
+    ingest = {row["file"]: {**row, "reason": row.get("reason") or ""} for row in ingest_rows}
+    for r in new_runs:
+        ingest[r.file] = {
+            "file": r.file,
+            "size": r.size,
+            "mtime_ns": r.mtime_ns,
+            "run_id": r.run_id,
+            "split": r.split,
+            "hp": r.hp,
+            "arch_index": r.arch_index,
+            "seed": r.seed,
+            "status": r.status,
+            "reason": r.failure,
+        }
+    ingest_rows = list(ingest.values())
+    failed_by_store: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in ingest_rows:
+        if row["status"] == "failed":
+            failed_by_store.setdefault((row["split"], row["hp"]), []).append(
+                {k: row.get(k) for k in ("run_id", "arch_index", "seed", "reason", "file")}
+            )
+
     by_store: dict[tuple[str, str], list[_Run]] = {}
     for r in new_runs:
         by_store.setdefault((r.split, r.hp), []).append(r)
     existing_names = {
         p.name for p in out.iterdir() if p.is_dir() and SEP in p.name and not p.name.startswith(".")
     }
-    names = sorted(existing_names | {f"{s}{SEP}{h}" for s, h in by_store})
+    names = sorted(existing_names | {f"{s}{SEP}{h}" for s, h in list(by_store) + list(failed_by_store)})
     exp_archs = None if expected_archs is None else sorted({Arch.coerce(a).index for a in expected_archs})
 
     for name in names:
@@ -287,15 +309,14 @@ def aggregate(
         metrics: list[str] = []
         config: dict | None = None
         dataset = split
-        old_failed: list[dict[str, Any]] = []
+        old_failed = failed_by_store.get((split, hp), [])
         dup_log: list[dict[str, Any]] = []
-        if (split, hp) not in by_store and not (folder / RUNS).is_file():
+        if (split, hp) not in by_store and folder.is_dir() and not (folder / RUNS).is_file():
             del report.substores[name]  # e.g. an imported sub-store: not ours to report on
             continue
         if folder.is_dir():
             old_runs, values, metrics, meta = _existing_runs(folder)
             config, dataset = meta.get("config"), meta.get("dataset", split)
-            old_failed = list(meta.get("failed_runs", []))
             dup_log = list(meta.get("duplicates", []))
         included_ids = {r["run_id"]: r for r in old_runs}
         by_pair = {(r["arch_index"], r["seed"]): r for r in old_runs}
@@ -421,21 +442,6 @@ def aggregate(
             extra_tables={RUNS: runs_tbl},
         )
 
-    for r in new_runs:
-        ingest_rows = [x for x in ingest_rows if x["file"] != r.file]
-        ingest_rows.append(
-            {
-                "file": r.file,
-                "size": r.size,
-                "mtime_ns": r.mtime_ns,
-                "run_id": r.run_id,
-                "split": r.split,
-                "hp": r.hp,
-                "arch_index": r.arch_index,
-                "seed": r.seed,
-                "status": r.status,
-            }
-        )
     if ingest_rows:
         tbl = pa.Table.from_pylist(ingest_rows)
         atomic_write(out / INGEST, lambda f: pq.write_table(tbl, f))
