@@ -233,6 +233,7 @@ def _run_many(
         return [run_search(algo, oracle, budget, s, dataset=dataset, hp=hp, **settings) for s in it]
     # Multi-fidelity oracles read epochs lazily; a pickled oracle carries only what was read,
     # so hand workers the benchmark folder when it has one.
+    oracle.column(None)  # materialize what single-fidelity runs read before it is pickled
     target: Any = oracle if algo.curve_hp is None else str(Path(bench.root))
     chunks = [seeds[i :: workers * 4] for i in range(workers * 4)]
     ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None

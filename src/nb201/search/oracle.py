@@ -108,6 +108,7 @@ class Oracle:
         state = dict(self.__dict__)
         state["loader"] = None
         state.pop("_lock")
+        state.pop("_bench", None)  # the Benchmark it was read from (memory maps)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
