@@ -251,6 +251,12 @@ def test_aggregate_matches_records(runs, tmp_path):
     )
     meta = json.loads((tmp_path / "bench" / f"digits__{HP}" / "meta.json").read_text())
     assert meta["config"]["epochs"] == 2 and meta["source"] == "nb201 run records"
+    assert meta["fidelity"] == FIDELITY and meta["environments"][0]["torch"] == torch.__version__
+    assert meta["original_api_keys"] == {
+        "valid-*": "x-valid-*",
+        "test-*": "x-test-*",
+        "valtest-*": "ori-test-*",
+    }
     assert json.loads((tmp_path / "bench" / "report.json").read_text())["substores"][name]["runs"] == 6
 
 

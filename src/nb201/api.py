@@ -70,23 +70,12 @@ from nb201.store.format import (
     Substore,
     iter_specs,
     open_substore,
+    role_sets,
 )
 
 _NAN = float("nan")
 _DEFAULT_HP = "200"
 _SIMULATE_HP = "12"
-
-
-def _role_sets(split: str, metrics: Sequence[str]) -> dict[str, str]:
-    """Original-API role (`valid`/`test`/`valtest`) -> stored set name, for one split."""
-    have = {m.rsplit("-", 1)[0] for m in metrics if m.endswith("-accuracy")}
-    if split == "cifar10-valid" or split.endswith("-valid"):
-        roles = {"valid": "x-valid", "test": "ori-test"}
-    elif split == "cifar10":
-        roles = {"valid": "x-valid", "test": "ori-test"}  # x-valid is absent in real data
-    else:
-        roles = {"valid": "x-valid", "test": "x-test", "valtest": "ori-test"}
-    return {role: s for role, s in roles.items() if s in have}
 
 
 class _View:
@@ -118,7 +107,7 @@ class _View:
             tuple(r[:c]) for r, c in zip(self.pos_table.tolist(), self.counts.tolist())
         ]
         self.all_present = bool(self.present.all())
-        self.roles = _role_sets(self.split, self.metrics)
+        self.roles = role_sets(self.split, self.metrics)
         # (key, column or -1, kind): kind 0 = value, 1 = time / (iepoch+1), 2 = time
         plan: list[tuple[str, int, int]] = []
         for prefix, set_name in [("train", "train")] + [

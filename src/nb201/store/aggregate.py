@@ -41,6 +41,7 @@ INGEST = "ingest.parquet"
 REPORT = "report.json"
 RUNS = "runs.parquet"
 INCLUDED_STATUSES = ("ok", "degenerate")
+_ENV_KEYS = ("python", "torch", "numpy", "nb201", "device", "threads", "git")
 
 
 def hp_label(preset: str, fidelity: dict[str, Any] | None) -> str:
@@ -119,6 +120,8 @@ class _Run:
     latency: float
     finished_at: str
     failure: str = ""
+    fidelity: dict = field(default_factory=dict)
+    env: dict = field(default_factory=dict)
 
 
 def _same(a: np.ndarray, b: np.ndarray | None) -> bool:
@@ -181,6 +184,8 @@ def _parse(path: Path) -> _Run:
             latency=_f(cost.get("latency")),
             finished_at=str(rec.get("finished_at") or ""),
             failure=f"epoch {failure.get('epoch')}: {failure.get('reason')}" if failure else "",
+            fidelity=dict(spec.get("fidelity") or {}),
+            env={k: v for k, v in (rec.get("env") or {}).items() if k in _ENV_KEYS},
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"missing or malformed field {exc}") from None
@@ -311,6 +316,8 @@ def aggregate(
         dataset = split
         old_failed = failed_by_store.get((split, hp), [])
         dup_log: list[dict[str, Any]] = []
+        fidelity: dict[str, Any] = {}
+        envs: list[dict[str, Any]] = []
         if (split, hp) not in by_store and folder.is_dir() and not (folder / RUNS).is_file():
             del report.substores[name]  # e.g. an imported sub-store: not ours to report on
             continue
@@ -318,6 +325,7 @@ def aggregate(
             old_runs, values, metrics, meta = _existing_runs(folder)
             config, dataset = meta.get("config"), meta.get("dataset", split)
             dup_log = list(meta.get("duplicates", []))
+            fidelity, envs = dict(meta.get("fidelity") or {}), list(meta.get("environments") or [])
         included_ids = {r["run_id"]: r for r in old_runs}
         by_pair = {(r["arch_index"], r["seed"]): r for r in old_runs}
         failed = {f["run_id"]: f for f in old_failed}
@@ -350,7 +358,7 @@ def aggregate(
                 }
                 continue
             if config is None:
-                config, dataset, metrics = r.config, r.dataset, list(r.metrics)
+                config, dataset, metrics, fidelity = r.config, r.dataset, list(r.metrics), r.fidelity
             diff = sorted(k for k in set(config) | set(r.config) if config.get(k) != r.config.get(k))
             if diff or r.dataset != dataset or r.metrics != metrics:
                 what = diff or (["dataset"] if r.dataset != dataset else ["metric names"])
@@ -387,6 +395,8 @@ def aggregate(
             included_ids[r.run_id] = row
             values[pair] = r.values
             rep.added += 1
+            if r.env and r.env not in envs:
+                envs.append(r.env)
         # a failed run later replaced by a successful one is no longer "failed" for coverage
         failed_list = [f for f in failed.values() if (f["arch_index"], f["seed"]) not in by_pair]
         rep.failed, rep.duplicates, rep.conflicts = failed_list, dup_log, conflicts
@@ -432,6 +442,8 @@ def aggregate(
             dataset=dataset,
             meta={
                 "source": "nb201 run records",
+                "fidelity": fidelity,
+                "environments": envs,
                 "preset": hp.split("[")[0],
                 "config": config,
                 "failed_runs": failed_list,

@@ -104,6 +104,18 @@ def eval_sets_of(metrics: Sequence[str]) -> list[str]:
     return out + [e for e in extra if not e.endswith("-all") and not e.endswith("-per")]
 
 
+def role_sets(split: str, metrics: Sequence[str]) -> dict[str, str]:
+    """Original-API role (`valid`/`test`/`valtest`) -> stored set name, for one split."""
+    have = {m.rsplit("-", 1)[0] for m in metrics if m.endswith("-accuracy")}
+    if split == "cifar10-valid" or split.endswith("-valid"):
+        roles = {"valid": "x-valid", "test": "ori-test"}
+    elif split == "cifar10":
+        roles = {"valid": "x-valid", "test": "ori-test"}  # x-valid is absent in real data
+    else:
+        roles = {"valid": "x-valid", "test": "x-test", "valtest": "ori-test"}
+    return {role: s for role, s in roles.items() if s in have}
+
+
 def _sha256(path: Path, chunk: int = 1 << 24) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -301,6 +313,7 @@ def write_benchmark(
             },
             "units": {m: metric_unit(m) for m in all_metrics},
             "eval_sets": {s: SET_DESCRIPTIONS.get(s, "custom eval set") for s in eval_sets_of(metrics)},
+            "original_api_keys": {f"{role}-*": f"{s}-*" for role, s in role_sets(split, metrics).items()},
             "num_archs": n_arch,
             "num_epochs": n_epoch,
             "num_runs": int(present_arr.sum()),
