@@ -698,9 +698,11 @@ def test_augment_one_channel_and_bad_input():
 
 # ---- the real shared CIFAR-10 zip -------------------------------------------------------
 @pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory) -> Path:
-    """One decode of the real zip per module (several seconds), then cache hits."""
-    return tmp_path_factory.mktemp("shared-cache")
+def shared_cache(request) -> Path:
+    """The decoded real zip persists in pytest's own cache folder (.pytest_cache, ignored by
+    git): the first run decodes it (several seconds), later runs hit the cache. Entries are
+    keyed by the zip's content hash, so a changed zip is decoded afresh."""
+    return Path(request.config.cache.mkdir("nb201-data-cache"))
 
 
 def test_shared_cifar10_zip(cifar10_jpeg_zip, shared_cache, monkeypatch, tmp_path):

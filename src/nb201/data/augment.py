@@ -36,21 +36,26 @@ class _Normalizer:
             raise ValueError(f"std must be positive, got {std!r}.")
         self.mean = tuple(float(v) for v in mean)
         self.std = tuple(float(v) for v in std)
-        # (x/255 - mean)/std == x * scale + shift: one fused multiply-add per pixel.
+        # (x/255 - mean)/std == x * scale + shift. Applied to rows of W*C values with the
+        # per-channel constants tiled W times: a broadcast over a trailing dim of 3 runs
+        # ~10x slower in torch's CPU kernels than this contiguous in-place form.
         self._scale = torch.tensor([1.0 / (255.0 * s) for s in self.std], dtype=torch.float32)
         self._shift = torch.tensor([-m / s for m, s in zip(self.mean, self.std)], dtype=torch.float32)
-        self._per_device: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._tiled: dict[tuple[torch.device, int], tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def _affine(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        if device not in self._per_device:
-            self._per_device[device] = (self._scale.to(device), self._shift.to(device))
-        return self._per_device[device]
+    def _affine(self, device: torch.device, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (device, width)
+        if key not in self._tiled:
+            self._tiled[key] = (self._scale.repeat(width).to(device), self._shift.repeat(width).to(device))
+        return self._tiled[key]
 
     def apply(self, x: torch.Tensor, channels_last: bool) -> torch.Tensor:
-        if x.shape[3] != len(self.mean):
-            raise ValueError(f"batch has {x.shape[3]} channels, mean/std have {len(self.mean)}.")
-        scale, shift = self._affine(x.device)
-        out = torch.addcmul(shift, x.to(torch.float32), scale).permute(0, 3, 1, 2)
+        b, h, w, c = x.shape
+        if c != len(self.mean):
+            raise ValueError(f"batch has {c} channels, mean/std have {len(self.mean)}.")
+        scale, shift = self._affine(x.device, w)
+        rows = x.reshape(b * h, w * c).to(torch.float32)
+        out = rows.mul_(scale).add_(shift).view(b, h, w, c).permute(0, 3, 1, 2)
         # The permuted view *is* NCHW in channels_last memory layout, which conv nets on
         # CPU and GPU run fastest with; .contiguous() gives the classic layout on request.
         return out if channels_last else out.contiguous()
@@ -113,9 +118,13 @@ class Augment:
             padded[:, pad : pad + h, pad : pad + w] = x
         else:
             padded = x
+        # One flat gather of whole pixels (C bytes each) from the padded batch: faster than
+        # 3-D advanced indexing or looping over the (2*pad+1)^2 crop offsets.
+        hp, wp = h + 2 * pad, w + 2 * pad
         cols = torch.arange(w, device=device)
         cols = torch.where(flips[:, None], cols.flip(0)[None, :], cols[None, :]) + ox[:, None]  # [B, W]
         rows = torch.arange(h, device=device)[None, :] + oy[:, None]  # [B, H]
-        batch = torch.arange(b, device=device)[:, None, None]
-        crops = padded[batch, rows[:, :, None], cols[:, None, :]]  # [B, H, W, C] uint8
+        base = torch.arange(b, device=device)[:, None] * hp + rows  # [B, H] row in the padded batch
+        index = (base[:, :, None] * wp + cols[:, None, :]).reshape(-1)
+        crops = padded.reshape(b * hp * wp, c).index_select(0, index).view(b, h, w, c)
         return self._norm.apply(crops, self.channels_last)

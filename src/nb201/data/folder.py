@@ -11,6 +11,7 @@ import collections
 import concurrent.futures
 import concurrent.futures.process
 import io
+import itertools
 import multiprocessing
 import os
 import zipfile
@@ -146,7 +147,8 @@ def _decode_chunk(task: tuple[list[str], list[bytes], tuple[int, int], str, bool
 
 
 def _blobs(listing: Listing, names: list[str]) -> Iterator[list[bytes]]:
-    """Raw image bytes in chunks, read in memory from the zip or the directory."""
+    """Raw image bytes in chunks, read in memory from the zip (opened once: parsing the
+    central directory of 60k members alone takes ~0.4 s) or from the directory."""
     if listing.is_zip:
         try:
             with zipfile.ZipFile(listing.path) as zf:
@@ -199,14 +201,15 @@ def decode_folder(
     """Decode both pools to uint8 NHWC. The first training image fixes size and colour mode
     (greyscale datasets stay one-channel) unless `image_size` asks for a resize."""
     names = listing.files["train"] + listing.files["test"]
-    first = next(_blobs(listing, names[:1]))[0]
-    size, mode = _probe(first, names[0])
+    chunks = _blobs(listing, names)
+    first_chunk = next(chunks)
+    size, mode = _probe(first_chunk[0], names[0])
     resize = image_size is not None
     if image_size is not None:
         size = image_size
     tasks = (
         (names[s : s + _CHUNK], blobs, size, mode, resize)
-        for s, blobs in zip(range(0, len(names), _CHUNK), _blobs(listing, names))
+        for s, blobs in zip(range(0, len(names), _CHUNK), itertools.chain([first_chunk], chunks))
     )
     workers = min(2, os.cpu_count() or 1) if workers is None else workers
     if workers > 1 and len(names) >= _POOL_MIN and "fork" in multiprocessing.get_all_start_methods():
