@@ -353,6 +353,23 @@ def test_run_experiment_tables_curves_and_paper_rows(needle):
     np.testing.assert_array_equal(rs.incumbents[-1], rs.arch_index)
 
 
+def test_own_benchmark_with_one_hp_and_no_cifar(tmp_path):
+    """A digits-like benchmark: one split with x-valid/x-test/ori-test, one short schedule."""
+    archs = np.sort(np.random.default_rng(1).choice(NUM_ARCHS, size=200, replace=False))
+    bench = Benchmark.open(
+        write_synthetic(tmp_path / "digits", archs=archs, seeds=(0, 1), splits=("digits",), hps={"cheap": 5})
+    )
+    exp = run_experiment(PAPER_ALGOS, bench, runs=3, budget=3000, dataset="digits")
+    assert list(exp.evaluation.columns) == ["digits/x-valid", "digits/x-test", "digits/ori-test"]
+    assert exp.curve_metric == "digits/x-test"
+    assert "REA (paper)" not in exp.summary().index  # no CIFAR-10 column to compare with
+    bohb = exp.results["BOHB"][0]
+    assert bohb.hp == "cheap" and set(bohb.epochs.tolist()) <= {1, 5}  # 22.2, 66.7, 200 of 200 -> of 5
+    assert all(r.hp == "cheap" and r.dataset == "digits" for rs in exp.results.values() for r in rs)
+    with pytest.raises(KeyError, match="unknown dataset 'cifar10-valid'"):
+        run_experiment(["RS"], bench, runs=1)
+
+
 def test_parallel_workers_give_the_same_runs(needle):
     bench, _ = needle
     one = run_experiment(["RS", "REA", "BOHB"], bench, runs=5, seed=9, workers=1)

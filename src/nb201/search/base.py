@@ -171,6 +171,7 @@ class SearchResult:
     budget: float
     dataset: str
     hp: str
+    metric: str
     settings: dict[str, Any]
     arch_index: int
     times: np.ndarray  # float64 [n]: the simulated clock after each query
@@ -208,6 +209,7 @@ class SearchResult:
             self.seed,
             dataset=self.dataset,
             hp=self.hp,
+            metric=self.metric,
             **self.settings,
         )
 
@@ -259,7 +261,7 @@ class Algorithm:
         seed: int = 0,
         *,
         dataset: str = "cifar10-valid",
-        hp: str = "12",
+        hp: str | None = None,
         **settings: Any,
     ) -> SearchResult:
         return run_search(self, benchmark, budget, seed, dataset=dataset, hp=hp, **settings)
@@ -337,17 +339,18 @@ def run_search(
     seed: int = 0,
     *,
     dataset: str = "cifar10-valid",
-    hp: str = "12",
+    hp: str | None = None,
     metric: str = "x-valid-accuracy",
     **settings: Any,
 ) -> SearchResult:
     """Run one search: `algorithm` against `benchmark` (a `Benchmark`, a folder or an
-    `Oracle`) under `budget` simulated seconds, deterministic for `seed`."""
+    `Oracle`) under `budget` simulated seconds, deterministic for `seed`. `hp=None`
+    means "12" when `dataset` has it, else its only hp."""
     algo = as_algorithm(algorithm)
     budget = check_budget(budget)
     seed = check_seed(seed)
     resolved = algo.resolve(settings)
-    oracle = oracle_for(algo, benchmark, dataset, str(hp), metric)
+    oracle = oracle_for(algo, benchmark, dataset, hp, metric)
     algo_ss, env_ss = np.random.SeedSequence(seed).spawn(2)
     rng = np.random.Generator(np.random.PCG64(algo_ss))
     env = SearchEnv(oracle, budget, np.random.Generator(np.random.PCG64(env_ss)))
@@ -356,10 +359,10 @@ def run_search(
     except BudgetExhausted:
         answer = None
     if env.n_queries == 0:
-        cheapest = np.nanmin(np.where(np.isfinite(oracle.column(None)[1]), oracle.column(None)[1], np.nan))
+        cheapest = float(np.min(oracle.column(None)[1][oracle.available, 0]))
         raise ValueError(
-            f"a budget of {budget:g} s does not pay for a single query of {dataset}/{hp} (the cheapest costs "
-            f"{cheapest:.1f} s); raise the budget."
+            f"a budget of {budget:g} s does not pay for a single query of {oracle.split}/{oracle.hp} "
+            f"(the cheapest full run costs about {cheapest:.1f} s); raise the budget."
         )
     arch_index = env.incumbent if answer is None else _to_index(answer)
     if not env.contains(arch_index):
@@ -373,6 +376,7 @@ def run_search(
         budget=budget,
         dataset=dataset,
         hp=oracle.hp,
+        metric=oracle.metric,
         settings=resolved,
         arch_index=int(arch_index),
         times=np.asarray(env._times, dtype=np.float64),
@@ -383,7 +387,7 @@ def run_search(
     )
 
 
-def oracle_for(algo: Algorithm, benchmark: Any, dataset: str, hp: str, metric: str) -> Oracle:
+def oracle_for(algo: Algorithm, benchmark: Any, dataset: str, hp: str | None, metric: str) -> Oracle:
     """The oracle an algorithm searches on: `hp`'s, or a multi-fidelity algorithm's curves."""
     if isinstance(benchmark, Oracle):
         return benchmark

@@ -30,7 +30,7 @@ from nb201.search.base import (
     oracle_for,
     run_search,
 )
-from nb201.search.oracle import Oracle, _open, archs_of, check_dataset
+from nb201.search.oracle import Oracle, _open, archs_of, resolve_hp
 from nb201.space import Arch
 
 # NAS-Bench-201 (Dong & Yang, ICLR 2020), Table 5: CIFAR-10 test accuracy (%) of the
@@ -143,7 +143,8 @@ def run_experiment(
     seed: int = 0,
     *,
     dataset: str = "cifar10-valid",
-    hp: str = "12",
+    hp: str | None = None,
+    metric: str = "x-valid-accuracy",
     settings: Mapping[str, Mapping[str, Any]] | None = None,
     workers: int = 1,
     grid: int | Sequence[float] = 101,
@@ -154,7 +155,9 @@ def run_experiment(
 
     `algorithms`: registered names, `Algorithm`s or functions `fn(env, rng, **settings)`;
     or a mapping label -> one of those (to run one algorithm under several settings,
-    give `settings={label: {...}}`). `benchmark`: a `Benchmark` or its folder. `workers` > 1
+    give `settings={label: {...}}`). `benchmark`: a `Benchmark` or its folder. `dataset`,
+    `hp`, `metric`: the split searched on, its schedule (None: "12" when the split has it,
+    else its only hp) and the reward. `workers` > 1
     spreads runs over processes (each reuses the oracle built here). `grid`: the number of
     equally spaced times in [0, budget] for the anytime curves, or the times themselves.
     """
@@ -165,7 +168,7 @@ def run_experiment(
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}.")
     bench = _open(benchmark)
-    check_dataset(bench, dataset, hp)
+    hp = resolve_hp(bench, dataset, hp)
     items = algorithms.items() if isinstance(algorithms, Mapping) else [(None, a) for a in algorithms]
     algos: dict[str, Algorithm] = {}
     for label, a in items:
@@ -183,10 +186,10 @@ def run_experiment(
     for label, algo in algos.items():
         algo.resolve(settings.get(label, {}))  # bad settings fail before any run
     evaluation = evaluation_table(bench)
-    metric = curve_metric or default_curve_metric(evaluation.columns, dataset)
-    if metric not in evaluation.columns:
+    curve = curve_metric or default_curve_metric(evaluation.columns, dataset)
+    if curve not in evaluation.columns:
         raise KeyError(
-            f"curve_metric {metric!r} is not a dataset of this benchmark; "
+            f"curve_metric {curve!r} is not a dataset of this benchmark; "
             f"choose from {list(evaluation.columns)}."
         )
     run_seeds = [int(s) for s in np.random.default_rng(seed).choice(2**31 - 1, size=runs, replace=False)]
@@ -196,16 +199,18 @@ def run_experiment(
     for label, algo in algos.items():
         t0 = time.perf_counter()
         kw = dict(settings.get(label, {}))
-        results[label] = _run_many(algo, bench, budget, run_seeds, dataset, hp, kw, workers, progress, label)
+        results[label] = _run_many(
+            algo, bench, budget, run_seeds, dataset, hp, metric, kw, workers, progress, label
+        )
         wall[label] = time.perf_counter() - t0
 
     times = np.linspace(0.0, budget, int(grid)) if np.ndim(grid) == 0 else np.asarray(grid, dtype=np.float64)
     return Experiment(
         runs=_runs_frame(results, evaluation),
-        curves=_curves(results, evaluation[metric], times),
+        curves=_curves(results, evaluation[curve], times),
         results=results,
         evaluation=evaluation,
-        curve_metric=metric,
+        curve_metric=curve,
         budget=budget,
         wall_time=wall,
     )
@@ -218,19 +223,22 @@ def _run_many(
     seeds: list[int],
     dataset: str,
     hp: str,
+    metric: str,
     settings: dict[str, Any],
     workers: int,
     progress: bool,
     label: str,
 ) -> list[SearchResult]:
-    oracle = oracle_for(algo, bench, dataset, hp, "x-valid-accuracy")
+    oracle = oracle_for(algo, bench, dataset, hp, metric)
     if workers == 1:
         it = seeds
         if progress:
             from tqdm.auto import tqdm
 
             it = tqdm(seeds, desc=label)
-        return [run_search(algo, oracle, budget, s, dataset=dataset, hp=hp, **settings) for s in it]
+        return [
+            run_search(algo, oracle, budget, s, dataset=dataset, hp=hp, metric=metric, **settings) for s in it
+        ]
     # Multi-fidelity oracles read epochs lazily; a pickled oracle carries only what was read,
     # so hand workers the benchmark folder when it has one.
     oracle.column(None)  # materialize what single-fidelity runs read before it is pickled
@@ -238,18 +246,29 @@ def _run_many(
     chunks = [seeds[i :: workers * 4] for i in range(workers * 4)]
     ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(_worker, algo, target, budget, c, dataset, hp, settings) for c in chunks if c]
+        futures = [
+            pool.submit(_worker, algo, target, budget, c, dataset, hp, metric, settings) for c in chunks if c
+        ]
         parts = [f.result() for f in futures]
     by_seed = {r.seed: r for part in parts for r in part}
     return [by_seed[s] for s in seeds]
 
 
 def _worker(
-    algo: Algorithm, target: Any, budget: float, seeds: list[int], dataset: str, hp: str, settings: dict
+    algo: Algorithm,
+    target: Any,
+    budget: float,
+    seeds: list[int],
+    dataset: str,
+    hp: str,
+    metric: str,
+    settings: dict,
 ) -> list[SearchResult]:
     if not isinstance(target, Oracle):
-        target = oracle_for(algo, _cached_open(target), dataset, hp, "x-valid-accuracy")
-    return [run_search(algo, target, budget, s, dataset=dataset, hp=hp, **settings) for s in seeds]
+        target = oracle_for(algo, _cached_open(target), dataset, hp, metric)
+    return [
+        run_search(algo, target, budget, s, dataset=dataset, hp=hp, metric=metric, **settings) for s in seeds
+    ]
 
 
 _OPENED: dict[str, Any] = {}

@@ -145,11 +145,13 @@ _CACHE_LOCK = threading.Lock()
 
 
 def build_oracle(
-    benchmark: Any, dataset: str = "cifar10-valid", hp: str = "12", metric: str = "x-valid-accuracy"
+    benchmark: Any, dataset: str = "cifar10-valid", hp: str | None = None, metric: str = "x-valid-accuracy"
 ) -> Oracle:
     """The oracle for `dataset` (a split name) / `hp` of an opened `nb201.api.Benchmark`
-    (or a benchmark folder), cached per benchmark so repeated runs pay once."""
+    (or a benchmark folder), cached per benchmark so repeated runs pay once. `hp=None`:
+    "12" when the split has it, else its only hp."""
     bench = _open(benchmark)
+    hp = resolve_hp(bench, dataset, hp)
     key = (id(bench), str(getattr(bench, "root", "")), dataset, str(hp), metric)
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
@@ -159,6 +161,8 @@ def build_oracle(
     oracle._bench = bench  # keeps id() unique while cached
     with _CACHE_LOCK:
         _CACHE[key] = oracle
+        while len(_CACHE) > 16:  # a long session opening many benchmarks keeps the latest
+            _CACHE.pop(next(iter(_CACHE)))
     return oracle
 
 
@@ -220,6 +224,20 @@ def check_dataset(bench: Any, split: str, hp: str | None = None) -> None:
         raise KeyError(
             f"dataset {split!r} has no hp {hp!r} (it has {bench.hps(split)}). Pass one of them as hp=."
         )
+
+
+def resolve_hp(bench: Any, split: str, hp: str | int | None) -> str:
+    """`hp`, or for None the paper's "12" when the split has it, else the split's only hp."""
+    check_dataset(bench, split)
+    hps = bench.hps(split)
+    if hp is None:
+        if "12" in hps:
+            return "12"
+        if len(hps) == 1:
+            return hps[0]
+        raise KeyError(f"dataset {split!r} has several hp settings {hps} and no '12'; pass hp=... .")
+    check_dataset(bench, split, str(hp))
+    return str(hp)
 
 
 def archs_of(bench: Any, split: str, hp: str) -> np.ndarray:
