@@ -161,6 +161,17 @@ def test_cifar10_extracted_folder_matches_archive(tmp_path, cifar10_archive):
         np.testing.assert_array_equal(data.test_y, truth["test_y"])
 
 
+def test_damaged_cache_entry_is_rebuilt(tmp_path, cifar10_archive):
+    _, truth = cifar10_archive
+    load_dataset("cifar10", root=tmp_path, verify=False)  # mapped arrays dropped at once
+    (entry,) = cache_entries(tmp_path)
+    (tmp_path / "data" / "cache" / entry / "train_x.npy").write_bytes(b"damaged")
+    with pytest.warns(UserWarning, match="rebuilding damaged cache entry"):
+        again = load_dataset("cifar10", root=tmp_path, verify=False)
+    np.testing.assert_array_equal(again.train_x, truth["train_x"])
+    assert cache_entries(tmp_path) == [entry]
+
+
 def test_cifar_cache_key_follows_content(tmp_path):
     files, _ = cifar10_files()
     archive = write_tar(tmp_path / "cifar-10-python.tar.gz", "cifar-10-batches-py", files)
@@ -682,6 +693,22 @@ def test_augment_flip_only_mirrors_some_images():
     same = (out == plain).flatten(1).all(1)
     mirrored = (out == plain.flip(3)).flatten(1).all(1)
     assert (same | mirrored).all() and same.any() and mirrored.any()
+
+
+def test_augment_offsets_and_flips_are_uniform():
+    """A single marked pixel reveals each image's (row offset, column offset, flip)."""
+    n, side = 3_600, 8
+    x = torch.zeros((n, side, side, 1), dtype=torch.uint8)
+    x[:, 3, 2] = 255
+    out = Augment((0.0,), (1.0,), pad=1)(x, torch.Generator().manual_seed(0))
+    hot = (out[:, 0] > 0.5).flatten(1).float().argmax(1)
+    r, c = hot // side, hot % side
+    flipped = c >= side // 2  # marker column 2 lands at 1..3 unflipped, 4..6 flipped
+    oy = 3 + 1 - r  # output row = 3 + pad - oy
+    ox = torch.where(flipped, c - (side - 1 - 2) + 1, 2 + 1 - c)
+    combos = torch.bincount((oy * 3 + ox) * 2 + flipped.long(), minlength=18)
+    assert combos.sum() == n and (oy.min(), oy.max(), ox.min(), ox.max()) == (0, 2, 0, 2)
+    assert combos.min() > 120 and combos.max() < 280  # expected 200 each
 
 
 def test_augment_one_channel_and_bad_input():

@@ -107,12 +107,14 @@ class Augment:
         pad = h // 8 if self.pad is None else self.pad
         device = x.device
         gdev = generator.device if generator is not None else torch.device("cpu")
-        # Draw in a fixed order (rows, cols, flips) so a seeded generator fixes the batch.
-        oy = torch.randint(0, 2 * pad + 1, (b,), generator=generator, device=gdev).to(device)
-        ox = torch.randint(0, 2 * pad + 1, (b,), generator=generator, device=gdev).to(device)
-        flips = torch.randint(0, 2, (b,), generator=generator, device=gdev).to(device).bool()
-        if not self.flip:
-            flips = torch.zeros_like(flips)
+        # One draw per image encodes (row offset, column offset, flip): a single small
+        # tensor, copied without blocking when the generator lives on another device
+        # (a blocking copy would synchronize the host with the GPU at every step).
+        span = 2 * pad + 1
+        draw = torch.randint(0, span * span * 2, (b,), generator=generator, device=gdev)
+        draw = draw.to(device, non_blocking=True)
+        flips = (draw % 2).bool() if self.flip else torch.zeros(b, dtype=torch.bool, device=device)
+        oy, ox = (draw // 2) // span, (draw // 2) % span
         if pad:
             padded = x.new_zeros((b, h + 2 * pad, w + 2 * pad, c))
             padded[:, pad : pad + h, pad : pad + w] = x

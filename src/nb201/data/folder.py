@@ -114,7 +114,8 @@ def list_folder(path: str | Path) -> Listing:
 
 
 def folder_key(listing: Listing) -> str:
-    """Content hash of the source: the zip file itself, or every listed file of a directory."""
+    """Content hash of the source: the zip file itself, or every listed file of a directory
+    (so a warm load of a directory reads all its files; a zip of the same data loads faster)."""
     if listing.is_zip:
         return hash_files([listing.path])
     members = [listing.path / m for pool in POOLS for m in listing.files[pool]]
@@ -122,6 +123,10 @@ def folder_key(listing: Listing) -> str:
 
 
 # ---- decoding -------------------------------------------------------------------------
+class _SizeMismatch(ValueError):
+    """An image whose size differs from the dataset's (reported as is, not as undecodable)."""
+
+
 def _decode_chunk(task: tuple[list[str], list[bytes], tuple[int, int], str, bool]) -> np.ndarray:
     """Decode images to one uint8 [k, H, W, C] block (runs in worker processes)."""
     names, blobs, (h, w), mode, resize = task
@@ -133,15 +138,15 @@ def _decode_chunk(task: tuple[list[str], list[bytes], tuple[int, int], str, bool
                 img = img if img.mode == mode else img.convert(mode)
                 if img.size != (w, h):
                     if not resize:
-                        raise ValueError(
+                        raise _SizeMismatch(
                             f"{name} is {img.size[0]}x{img.size[1]} but the first image is {w}x{h}; all "
                             "images must share one size -- pass image_size=(H, W) to resize them."
                         )
                     img = img.resize((w, h), Image.BILINEAR)
                 out[i] = np.asarray(img).reshape(h, w, c)
-        except ValueError:
+        except _SizeMismatch:
             raise
-        except (OSError, SyntaxError, Image.DecompressionBombError) as err:
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
             raise ValueError(f"cannot decode image {name} ({err}); replace or remove the file.") from err
     return out
 

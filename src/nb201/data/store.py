@@ -96,7 +96,10 @@ def cached_arrays(
 
     The entry is written into a temporary sibling directory and renamed into place, so a
     crash or a decoding error never leaves a half-written entry behind, and two processes
-    racing to build the same entry both end up reading one complete copy.
+    racing to build the same entry both end up reading one complete copy. Entry files are
+    never rewritten in place (a damaged entry is removed and rebuilt under a new inode),
+    which keeps the memory maps of running processes valid: truncating a mapped file by
+    hand would crash them with SIGBUS.
     """
     final = cache_dir / entry
     if final.is_dir():
