@@ -9,7 +9,6 @@ produced it.
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import json
 import math
 import os
@@ -63,9 +62,11 @@ def git_commit(root: Path | None = None) -> str:
 
 def header_markdown(title: str, params: dict[str, Any]) -> str:
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    rows = "\n".join(
-        f"| `{html.escape(str(k))}` | `{html.escape(repr(v))[:200]}` |" for k, v in params.items()
-    )
+
+    def cell(value: object) -> str:  # a table cell: no pipes or backticks to break the markdown
+        return str(value).replace("|", "\\|").replace("`", "'")[:200]
+
+    rows = "\n".join(f"| `{cell(k)}` | `{cell(repr(v))}` |" for k, v in params.items())
     return (
         f"# {title}\n\n"
         f"*Rendered {now} · git commit `{git_commit()}` · nb201 {__version__}*\n\n"
