@@ -199,6 +199,23 @@ def test_reinforce_update_equals_torch_adam_on_the_original_loss():
     np.testing.assert_allclose(logits, param.detach().numpy(), atol=1e-10)
 
 
+def test_reinforce_gradient_on_a_partial_benchmark_is_that_of_the_renormalized_policy():
+    from nb201.search.reinforce import _renorm_grad
+
+    rng = np.random.default_rng(1)
+    sub = ALL_OPS[np.sort(rng.choice(NUM_ARCHS, size=40, replace=False))]
+    logits = rng.normal(size=(6, 5))
+    action, advantage = sub[7], 1.7
+    theta = torch.tensor(logits, requires_grad=True)
+    scores = theta[torch.arange(6), torch.tensor(sub)].sum(dim=1)  # [40] log-potentials
+    loss = -(scores[7] - torch.logsumexp(scores, dim=0)) * advantage
+    loss.backward()
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs = z / z.sum(axis=1, keepdims=True)
+    mine = (probs - np.eye(5)[action]) * advantage + _renorm_grad(sub, logits, advantage)
+    np.testing.assert_allclose(mine, theta.grad.numpy(), atol=1e-10)
+
+
 def test_rea_mutation_changes_one_edge_choosing_the_node_first():
     rng = np.random.default_rng(0)
     parent = Arch.from_string(

@@ -7,39 +7,49 @@ and the search ends when the next query would overrun the budget (12,000 s by de
 This is `Benchmark.simulate_train_eval`, read from a compact numpy oracle so that 500 runs
 take seconds.
 
-    >>> from nb201.api import Benchmark
-    >>> from nb201.search import ALGORITHMS, run_experiment
-    >>> bench = Benchmark.open("data/benchmarks/nb201")
-    >>> result = ALGORITHMS["REA"](bench, budget=12000, seed=3)  # one run
-    >>> result.arch, result.trace[:2]                             # answer, (time, arch, reward)
-    >>> result.replay(bench).arch_index == result.arch_index      # replays exactly
-    True
-    >>> exp = run_experiment(["RS", "REA", "REINFORCE", "BOHB"], bench, runs=500)
-    >>> exp.summary()      # mean ± std per algorithm and dataset, the optimum, the paper's row
-    >>> exp.curves         # best-so-far test accuracy vs simulated time, mean and spread
+    from nb201.api import Benchmark
+    from nb201.search import ALGORITHMS, run_experiment
+
+    bench = Benchmark.open("data/benchmarks/nb201")
+    result = ALGORITHMS["REA"](bench, budget=12000, seed=3)      # one run
+    result.arch, result.trace[:2]                                # answer; (time, arch, reward)
+    assert result.replay(bench).arch_index == result.arch_index  # replays from its seed
+
+    exp = run_experiment(["RS", "REA", "REINFORCE", "BOHB"], bench, runs=500)
+    exp.summary()   # mean ± std per algorithm and dataset, the optimum, the paper's rows
+    exp.curves      # best-so-far test accuracy vs simulated time: mean, std, quartiles
+    exp.runs        # one row per run: seed, answer, its accuracy on every dataset
+
+On your own benchmark pass the split and (if it has several) the schedule:
+`run_experiment(..., dataset="digits")` uses its only hp.
 
 Your own algorithm is a function of the environment and a numpy Generator; it queries
 until the budget is spent and may return its answer (default: the best reward seen).
 Registered, it runs under the same protocol as the paper's algorithms:
 
-    >>> import numpy as np
-    >>> from nb201.search import register, ops_of, index_of
-    >>> @register("local-search")
-    ... def local_search(env, rng, restarts_after: int = 20):
-    ...     best, best_r, stale = env.random_arch(rng), -np.inf, 0
-    ...     while not env.exhausted:
-    ...         ops = ops_of(best).copy()
-    ...         ops[rng.integers(6)] = rng.integers(5)        # a random single-edge move
-    ...         arch = index_of(ops) if stale < restarts_after else env.random_arch(rng)
-    ...         reward = env.query(arch)                      # None once the budget is spent
-    ...         if reward is not None and reward > best_r:
-    ...             best, best_r, stale = arch, reward, 0
-    ...         else:
-    ...             stale += 1
-    >>> run_experiment(["RS", "local-search"], bench, runs=100).summary()
+    import numpy as np
+    from nb201.search import index_of, ops_of, register, run_experiment
 
-(Passing the function itself, `run_experiment([local_search], ...)`, works without
-registering; with `workers > 1` it must be importable, i.e. defined in a module.)
+    @register("local-search")
+    def local_search(env, rng, restarts_after: int = 20):
+        best, best_reward, stale = env.random_arch(rng), -np.inf, 0
+        while not env.exhausted:
+            ops = ops_of(best).copy()
+            ops[rng.integers(6)] = rng.integers(5)           # a random single-edge move
+            arch = index_of(ops) if stale < restarts_after else env.random_arch(rng)
+            reward = env.query(arch)                         # None once the budget is spent
+            if reward is not None and reward > best_reward:
+                best, best_reward, stale = arch, reward, 0
+            else:
+                stale += 1
+
+    run_experiment(["RS", "local-search"], bench, runs=100).summary()
+
+Passing the function itself, `run_experiment([local_search], ...)`, works without
+registering; settings are its keyword arguments (`settings={"local-search":
+{"restarts_after": 10}}`). `env.query(arch)` takes an official index, an `Arch`, an arch
+string or an op tuple; `env.available` lists what the benchmark holds; `env.used`,
+`env.remaining` and `env.budget` are the simulated clock.
 """
 
 from nb201.search import bohb, random_search, rea, reinforce  # noqa: F401  (registers the algorithms)
