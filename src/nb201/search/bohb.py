@@ -5,8 +5,10 @@ budgets from 12 to 200 epochs (so hpbandster's brackets run at 22.2, 66.7 and 20
 samples to optimize the acquisition, no random fraction, bandwidth factor 3, minimum
 bandwidth 0.3, loss = 100 - validation accuracy. A job with budget `b` reads the 200-epoch
 learning curve after `int(b)` epochs (the original's `iepoch=int(budget)-1, hp='200'`)
-and charges the training time of those epochs plus one validation pass. The answer is
-hpbandster's incumbent: the best loss among the runs on the largest budget (or, when
+and charges the training time of those epochs plus one validation pass. The search stops
+at the first job the clock cannot pay for (the original let hpbandster go on until its
+iteration count ran out, answering loss 100 for free: the paid evaluations are the same).
+The answer is hpbandster's incumbent: the best loss among the runs on the largest budget (or, when
 the clock ran out before any run reached it, on the largest budget reached).
 
 On a benchmark that holds only part of the space, a proposed cell the benchmark lacks is

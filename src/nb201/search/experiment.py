@@ -110,13 +110,17 @@ class Experiment:
     def summary(self, paper: bool = True, formatted: bool = True) -> pd.DataFrame:
         """Mean ± std of the final architectures' accuracy per algorithm and dataset, the
         "optimal" row (best architecture per dataset) and, with `paper`, the paper's rows
-        (labelled `<algorithm> (paper)`; CIFAR-10 test only) where the benchmark has that column."""
+        (labelled `<algorithm> (paper)`, for the algorithms run; CIFAR-10 test only) where
+        the benchmark has that column."""
         g = self.runs.groupby("algorithm", sort=False)[self.datasets]
         mean, std = g.mean(), g.std(ddof=0)
         mean.loc["optimal"] = self.evaluation.max(axis=0)
         std.loc["optimal"] = 0.0
         if paper:
+            ran = set(self.results) | {"optimal"}
             for algo, vals in PAPER_RESULTS.items():
+                if algo not in ran:
+                    continue
                 label = f"{algo} (paper)"
                 mean.loc[label], std.loc[label] = np.nan, np.nan
                 for col, (m, s) in vals.items():
