@@ -338,6 +338,18 @@ def test_imagenet16_default_location(tmp_path):
     assert load_dataset("ImageNet16-120").test_y.tolist() == [0, 119, 59, 1]
 
 
+def test_imagenet16_from_the_downloaded_zips(tmp_path):
+    truth = write_imagenet16(tmp_path / "batches")
+    with zipfile.ZipFile(tmp_path / "Imagenet16_train.zip", "w") as zf:
+        for i in range(1, 11):
+            zf.write(tmp_path / "batches" / f"train_data_batch_{i}", f"Imagenet16_train/train_data_batch_{i}")
+    with zipfile.ZipFile(tmp_path / "Imagenet16_val.zip", "w") as zf:
+        zf.write(tmp_path / "batches" / "val_data", "val_data")
+    data = load_dataset("ImageNet16-120", root=tmp_path)
+    for key, value in truth.items():
+        np.testing.assert_array_equal(getattr(data, key), value)
+
+
 def test_imagenet16_missing_files_say_where_to_get_them(tmp_path):
     write_imagenet16(tmp_path / "in16")
     (tmp_path / "in16" / "val_data").unlink()

@@ -129,7 +129,7 @@ def load_dataset(
 
         key = hash_files(files)
     elif name == "ImageNet16-120":
-        _, files = official.locate_imagenet16(root)
+        files = official.locate_imagenet16(root)
         key = hash_files(files)
 
         def build() -> tuple[dict[str, np.ndarray], tuple[str, ...]]:

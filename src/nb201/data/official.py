@@ -17,7 +17,9 @@ import pickle
 import tarfile
 import urllib.error
 import urllib.request
+import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,13 +72,14 @@ CIFAR_FORMATS: dict[str, CifarFormat] = {
 
 IMAGENET16_TRAIN = tuple(f"train_data_batch_{i}" for i in range(1, 11))
 IMAGENET16_TEST = "val_data"
+IMAGENET16_ZIPS = ("Imagenet16_train.zip", "Imagenet16_val.zip")
 IMAGENET16_CLASSES = 120  # the paper keeps the images whose 1-based label is 1..120
 IMAGENET16_HELP = (
     "ImageNet16-120 is the 16x16 'Downsampled ImageNet' of Chrabaszcz, Loshchilov & Hutter "
     "(2017), as used by NAS-Bench-201. It cannot be downloaded automatically (ImageNet terms): "
     "sign in at https://image-net.org/download-images.php, download 'Imagenet16_train.zip' "
-    "and 'Imagenet16_val.zip' (Downsampled ImageNet 16x16), and unzip both so that "
-    "train_data_batch_1..10 and val_data lie directly in {where}."
+    "and 'Imagenet16_val.zip' (Downsampled ImageNet 16x16), and put both zips in {where} "
+    "(or unzip them so that train_data_batch_1..10 and val_data lie directly there)."
 )
 ENV_VERIFY = "NB201_VERIFY_MD5"
 
@@ -281,37 +284,73 @@ def read_cifar(fmt: CifarFormat, source: Path) -> tuple[dict[str, np.ndarray], t
 
 
 # ---- ImageNet16 -------------------------------------------------------------------------
-def locate_imagenet16(root: str | Path | None) -> tuple[Path, list[Path]]:
-    """The 11 batch files (10 train, then val), or a FileNotFoundError saying how to get them."""
+def locate_imagenet16(root: str | Path | None) -> list[Path]:
+    """The source files: the 11 batch files (10 train, then val), or the two zips as
+    downloaded (read in memory); else a FileNotFoundError saying how to get them."""
     base = Path(root) if root is not None else default_raw_dir() / "ImageNet16"
     for folder in (base, base / "ImageNet16"):
         files = [folder / n for n in (*IMAGENET16_TRAIN, IMAGENET16_TEST)]
         if all(f.is_file() for f in files):
-            return folder, files
+            return files
+        zips = [folder / n for n in IMAGENET16_ZIPS]
+        if all(z.is_file() for z in zips):
+            return zips
     missing = [n for n in (*IMAGENET16_TRAIN, IMAGENET16_TEST) if not (base / n).is_file()]
     raise FileNotFoundError(
         f"ImageNet16-120: missing {missing} in {base}. " + IMAGENET16_HELP.format(where=base)
     )
 
 
+def _imagenet16_batches(files: list[Path]) -> Iterator[tuple[str, bytes]]:
+    """(where, payload) of each batch in order train_data_batch_1..10, val_data."""
+    names = (*IMAGENET16_TRAIN, IMAGENET16_TEST)
+    if [f.name for f in files] != list(IMAGENET16_ZIPS):
+        for path in files:
+            yield str(path), path.read_bytes()
+        return
+    try:
+        archives = [zipfile.ZipFile(z) for z in files]
+    except (zipfile.BadZipFile, OSError) as err:
+        raise ValueError(f"{files}: not readable zips ({err}); download them again.") from err
+    try:
+        members = {
+            info.filename.rsplit("/", 1)[-1]: (zf, info)
+            for zf in archives
+            for info in zf.infolist()
+            if not info.is_dir()
+        }
+        missing = [n for n in names if n not in members]
+        if missing:
+            raise ValueError(f"{files} lack {missing}; are they the 16x16 'Imagenet16' pickled batches?")
+        for name in names:
+            zf, info = members[name]
+            try:
+                yield f"{zf.filename}:{info.filename}", zf.read(info)
+            except (zipfile.BadZipFile, OSError, EOFError) as err:
+                raise ValueError(f"{zf.filename}: damaged member {info.filename} ({err}).") from err
+    finally:
+        for zf in archives:
+            zf.close()
+
+
 def read_imagenet16(files: list[Path]) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
     """Keep the images labelled 1..120 (the paper's ImageNet16-120), relabelled 0..119."""
-    arrays: dict[str, np.ndarray] = {}
-    for pool, paths in (("train", files[:-1]), ("test", files[-1:])):
-        xs, ys = [], []
-        for path in paths:
-            batch = unpickle(path.read_bytes(), str(path))
-            y = np.asarray(_field(batch, "labels", str(path)), dtype=np.int64).reshape(-1)
-            if len(y) and y.min() < 1:
-                raise ValueError(f"{path}: labels must be 1-based (1..1000), found {y.min()}.")
-            keep = y <= IMAGENET16_CLASSES
-            data = np.asarray(_field(batch, "data", str(path)))
-            if data.ndim != 2 or len(data) != len(y):
-                raise ValueError(f"{path}: 'data' should be [n, 768] with n = {len(y)} labels.")
-            xs.append(chw_rows_to_nhwc(data[keep], 16, str(path)))
-            ys.append(y[keep] - 1)
-        arrays[f"{pool}_x"] = np.concatenate(xs)
-        arrays[f"{pool}_y"] = np.concatenate(ys)
+    pools: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {"train": ([], []), "test": ([], [])}
+    for k, (where, payload) in enumerate(_imagenet16_batches(files)):
+        batch = unpickle(payload, where)
+        y = np.asarray(_field(batch, "labels", where), dtype=np.int64).reshape(-1)
+        if len(y) and y.min() < 1:
+            raise ValueError(f"{where}: labels must be 1-based (1..1000), found {y.min()}.")
+        keep = y <= IMAGENET16_CLASSES
+        data = np.asarray(_field(batch, "data", where))
+        if data.ndim != 2 or len(data) != len(y):
+            raise ValueError(f"{where}: 'data' should be [n, 768] with n = {len(y)} labels.")
+        xs, ys = pools["train" if k < len(IMAGENET16_TRAIN) else "test"]
+        xs.append(chw_rows_to_nhwc(data[keep], 16, where))
+        ys.append(y[keep] - 1)
+    arrays = {}
+    for pool, (xs, ys) in pools.items():
+        arrays[f"{pool}_x"], arrays[f"{pool}_y"] = np.concatenate(xs), np.concatenate(ys)
     classes = tuple(str(k) for k in range(1, IMAGENET16_CLASSES + 1))  # the original 1-based ids
     return arrays, classes
 
