@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from nb201.search.base import SearchEnv, index_of, ops_of, register
+from nb201.search.base import ALGORITHMS, SearchEnv, index_of, ops_of, register
 from nb201.space import EDGES, OPS
 
 _PATCH_LOCK = threading.Lock()
@@ -190,3 +190,7 @@ def bohb(
         return None  # nothing reached max_budget: the env's incumbent is the largest budget's best
     # The incumbent's own run tells which (possibly projected) cell was trained.
     return int(result.data[incumbent].results[max_budget]["info"]["arch"])
+
+
+# The module's entry point: run(benchmark, budget=12000, seed=0, *, dataset=..., hp=..., **settings).
+run = ALGORITHMS["BOHB"]

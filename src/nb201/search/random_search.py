@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nb201.search.base import SearchEnv, register
+from nb201.search.base import ALGORITHMS, SearchEnv, register
 
 
 @register("RS")
@@ -19,3 +19,7 @@ def random_search(env: SearchEnv, rng: np.random.Generator) -> None:
         for a in avail[rng.integers(len(avail), size=64)].tolist():
             if env.query(a) is None:
                 break
+
+
+# The module's entry point: run(benchmark, budget=12000, seed=0, *, dataset=..., hp=..., **settings).
+run = ALGORITHMS["RS"]

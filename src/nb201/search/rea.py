@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from nb201.search.base import NUM_OPS, SearchEnv, check_positive_int, index_of, ops_of, register
+from nb201.search.base import ALGORITHMS, NUM_OPS, SearchEnv, check_positive_int, index_of, ops_of, register
 from nb201.space import NUM_NODES
 
 # Edge position (in EDGES order) of the k-th input of node j: edges are grouped by target.
@@ -78,3 +78,7 @@ def _into_benchmark(env: SearchEnv, parent: int, child: int, rng: np.random.Gene
             return child
         child = mutate(parent, rng)
     return child if env.contains(child) else env.random_arch(rng)
+
+
+# The module's entry point: run(benchmark, budget=12000, seed=0, *, dataset=..., hp=..., **settings).
+run = ALGORITHMS["REA"]

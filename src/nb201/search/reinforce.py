@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from nb201.search.base import NUM_OPS, SearchEnv, index_of, ops_of, register
+from nb201.search.base import ALGORITHMS, NUM_OPS, SearchEnv, index_of, ops_of, register
 from nb201.space import NUM_EDGES
 
 
@@ -117,3 +117,7 @@ def _renorm_grad(sub_ops: np.ndarray, logits: np.ndarray, advantage: float) -> n
         expected[e] = np.bincount(sub_ops[:, e], weights=p, minlength=NUM_OPS)
     # The per-edge gradient already subtracted probs * A; swap probs for the renormalized expectation.
     return (expected - probs) * advantage
+
+
+# The module's entry point: run(benchmark, budget=12000, seed=0, *, dataset=..., hp=..., **settings).
+run = ALGORITHMS["REINFORCE"]
