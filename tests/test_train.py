@@ -495,3 +495,13 @@ def test_a_crashing_run_is_reported_not_recorded_and_the_sweep_goes_on(tmp_path,
         ).done
         == 1
     )
+
+
+def test_bf16_precision_is_an_opt_in_knob_with_its_own_run_id(tmp_path):
+    fp32, bf16 = spec(), spec(precision="bf16")
+    assert fp32.config["precision"] == "fp32" and fp32.run_id != bf16.run_id
+    a = read_record(run_one(fp32, tmp_path).path)
+    b = read_record(run_one(bf16, tmp_path).path)
+    assert b["status"] == "ok" and b["config"]["precision"] == "bf16"
+    assert a["epochs"][0]["train-loss"] != b["epochs"][0]["train-loss"]
+    assert abs(a["epochs"][0]["train-loss"] - b["epochs"][0]["train-loss"]) < 0.5

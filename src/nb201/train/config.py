@@ -29,7 +29,12 @@ PRESET_DIR = Path(__file__).resolve().parent.parent / "configs" / "presets"
 _INT_KNOBS = ("epochs", "batch_size", "eval_batch_size", "warmup_epochs", "C", "N")
 _FLOAT_KNOBS = ("lr", "eta_min", "momentum", "weight_decay", "train_fraction", "eval_fraction")
 _BOOL_KNOBS = ("nesterov", "measure_latency")
-_CHOICE_KNOBS = {"schedule": ("cosine", "constant"), "loss": ("cross_entropy",)}
+_CHOICE_KNOBS = {
+    "schedule": ("cosine", "constant"),
+    "loss": ("cross_entropy",),
+    # fp32 is the protocol; bf16 autocast is an opt-in speed knob that changes the numbers
+    "precision": ("fp32", "bf16"),
+}
 _SIZE_KNOBS = {"image_size": "native", "pad": "auto"}  # an int, or the named default
 KNOBS: tuple[str, ...] = _INT_KNOBS + _FLOAT_KNOBS + _BOOL_KNOBS + tuple(_CHOICE_KNOBS) + tuple(_SIZE_KNOBS)
 

@@ -120,6 +120,12 @@ def lr_factor(epoch: int, config: dict[str, Any]) -> float:
     return (eta_min + (lr - eta_min) * (1 + math.cos(math.pi * (epoch - warm) / t_max)) / 2) / lr
 
 
+def _autocast(device: torch.device, precision: str) -> torch.autocast:
+    """fp32 (the protocol) or bf16 mixed precision (opt-in: ~1.7x faster convolutions on
+    CPUs with AVX512-BF16, different numbers)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 class NonFiniteLoss(RuntimeError):
     """The training loss became NaN or infinite; the run is recorded as failed."""
 
@@ -132,6 +138,7 @@ def train_epoch(
     generator: torch.Generator,
     batch_size: int,
     device: torch.device,
+    precision: str = "fp32",
 ) -> dict[str, float]:
     """One pass over the training set; running averages as the original's AverageMeter."""
     model.train()
@@ -147,8 +154,9 @@ def train_epoch(
         idx = perm[s : s + batch_size]
         xb = augment(x_all[idx].to(device, non_blocking=True), generator)
         yb = y_all[idx].to(device, non_blocking=True)
-        logits = model(xb)
-        loss = F.cross_entropy(logits, yb)
+        with _autocast(device, precision):
+            logits = model(xb)
+        loss = F.cross_entropy(logits.float(), yb)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -177,6 +185,7 @@ def evaluate(
     augment: nbdata.Augment,
     batch_size: int,
     device: torch.device,
+    precision: str = "fp32",
 ) -> tuple[float, float, float]:
     """(mean loss, top-1 accuracy %, seconds) of the model in eval mode on one set."""
     model.eval()
@@ -187,7 +196,8 @@ def evaluate(
     for s in range(0, n, batch_size):
         xb = augment.normalize(x_all[s : s + batch_size].to(device, non_blocking=True))
         yb = y_all[s : s + batch_size].to(device, non_blocking=True)
-        logits = model(xb)
+        with _autocast(device, precision):
+            logits = model(xb).float()
         loss_sum += F.cross_entropy(logits, yb, reduction="sum").double()
         hit1 += (logits.argmax(dim=1) == yb).sum()
     loss_value, hits = loss_sum.item(), hit1.item()

@@ -169,13 +169,24 @@ def _train(
         row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}
         try:
             row.update(
-                loop.train_epoch(model, optimizer, prepared, augment, generator, config["batch_size"], device)
+                loop.train_epoch(
+                    model,
+                    optimizer,
+                    prepared,
+                    augment,
+                    generator,
+                    config["batch_size"],
+                    device,
+                    config["precision"],
+                )
             )
         except loop.NonFiniteLoss as e:
             failure = {"epoch": epoch, "reason": str(e)}
             break
         for name, (x, y) in prepared.evals.items():
-            loss, acc, secs = loop.evaluate(model, x, y, augment, config["eval_batch_size"], device)
+            loss, acc, secs = loop.evaluate(
+                model, x, y, augment, config["eval_batch_size"], device, config["precision"]
+            )
             row.update({f"{name}-loss": loss, f"{name}-accuracy": acc, f"{name}-time": secs})
         if not all(math.isfinite(v) for v in row.values()):
             failure = {"epoch": epoch, "reason": "evaluation loss became non-finite"}
