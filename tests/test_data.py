@@ -447,6 +447,15 @@ def test_folder_named_like_a_builtin_is_renamed(tmp_path):
     assert valid_splits(data) == ("cifar10-folder", "cifar10-folder-valid")
 
 
+def test_folder_named_like_a_valid_form(tmp_path):
+    files, _ = folder_files()
+    data = load_dataset(f"folder:{write_zip(tmp_path / 'foo-valid.zip', files)}")
+    plain = get_split(data, "foo-valid")
+    assert len(plain.train) == 12 and sorted(plain.evals) == ["ori-test", "x-test", "x-valid"]
+    halves = get_split(data, "foo-valid-valid")
+    assert len(halves.train) == 6 and halves.evals["x-valid"][0] == "train"
+
+
 def test_folder_parallel_decode_equals_serial(tmp_path, monkeypatch):
     files, truth = folder_files()
     path = write_zip(tmp_path / "tiny.zip", files)

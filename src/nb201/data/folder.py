@@ -60,7 +60,8 @@ def _relative_files(path: Path) -> tuple[list[str], bool]:
         return names, False
     if not path.is_file():
         raise FileNotFoundError(
-            f"folder dataset {path} does not exist; give a directory or a .zip laid out as {LAYOUT}."
+            f"folder dataset {path} (resolved: {path.resolve()}) does not exist; give a directory "
+            f"or a .zip laid out as {LAYOUT}."
         )
     try:
         with zipfile.ZipFile(path) as zf:

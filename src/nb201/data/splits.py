@@ -119,7 +119,7 @@ def valid_splits(data: ImageData) -> tuple[str, ...]:
 def _compute(data: ImageData, split: str) -> tuple[np.ndarray, dict[str, tuple[str, np.ndarray]], str]:
     n, m = len(data.train_y), len(data.test_y)
     everything_test = ("test", np.arange(m, dtype=np.int64))
-    if split.endswith("-valid"):
+    if split != data.name and split.endswith("-valid"):  # a folder may itself be named "x-valid"
         if data.name == "cifar10" and n == PAPER_CIFAR10_TRAIN:
             train, valid = paper_cifar10_valid(n)
             procedure = "paper-cifar10-valid"
