@@ -23,9 +23,10 @@ IMAGENET16_STD = tuple(v / 255 for v in (63.22, 61.26, 65.09))
 class ImageData:
     """A labelled image dataset with a training pool and a test pool.
 
-    Arrays may be read-only memory maps of the cache; index them (which copies) rather
-    than writing into them. `eq=False`: identity semantics, since comparing arrays
-    element-wise is neither cheap nor meaningful as `==`.
+    Arrays are usually copy-on-write memory maps of the cache: indexing copies, and an
+    in-place write stays private to the process (the cache file is never modified).
+    `eq=False`: identity semantics, since comparing arrays element-wise is neither cheap
+    nor meaningful as `==`.
     """
 
     name: str

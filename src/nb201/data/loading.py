@@ -95,7 +95,8 @@ def load_dataset(
 
     name: "cifar10", "cifar100", "ImageNet16-120", "digits", or "folder:<dir or .zip>".
     root: where the source lives (CIFAR: the archive, its extracted folder, or their
-        directory; ImageNet16-120: the folder of batch files; folder datasets: a base for
+        directory; ImageNet16-120: the folder of batch files or of the two downloaded
+        zips `Imagenet16_train.zip`, `Imagenet16_val.zip`; folder datasets: a base for
         a relative path). Default: `$NB201_DATA_DIR/raw` (`data/raw`), with ImageNet16 files
         in its `ImageNet16/`.
     cache_dir: decoded-array cache, default `$NB201_DATA_DIR/cache` (`data/cache`).
@@ -103,7 +104,8 @@ def load_dataset(
     verify: check a CIFAR archive's MD5 when first decoded (default on; `NB201_VERIFY_MD5=0`).
     image_size: folder datasets only: resize every image to (H, W) instead of requiring one size.
     workers: decode processes for folder datasets (default min(2, CPUs)).
-    mmap: memory-map cached arrays (read-only) instead of reading them into memory.
+    mmap: memory-map cached arrays (copy-on-write: writable, but writes never reach the
+        cache) instead of reading them into memory.
     """
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     size = _image_size(image_size)
