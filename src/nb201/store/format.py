@@ -34,13 +34,14 @@ import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from nb201.space import NUM_ARCHS, Arch
+
+if TYPE_CHECKING:  # pyarrow is imported where tables are read or written: opening stays light
+    import pyarrow as pa
 
 SCHEMA = "nb201.store/1"
 SEP = "__"
@@ -125,6 +126,8 @@ def _sha256(path: Path, chunk: int = 1 << 24) -> str:
 
 
 def _versions() -> dict[str, str]:
+    import pyarrow as pa
+
     import nb201
 
     return {
@@ -181,6 +184,9 @@ def write_benchmark(
     `extra_tables` are written as further Parquet files into the sub-store.
     Returns the sub-store folder.
     """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     root = Path(root)
     hp = str(hp)
     name = substore_name(split, hp)
@@ -366,6 +372,8 @@ def _tidy_chunk(
     present: np.ndarray,
     metrics: Sequence[str],
 ) -> pa.Table:
+    import pyarrow as pa
+
     n_arch, n_seed, n_epoch, _ = block.shape
     a_pos, s_pos = np.nonzero(present)
     sel = block[a_pos, s_pos]  # [R, E, M]
@@ -418,6 +426,9 @@ class Substore:
         return self.meta["num_epochs"]
 
     def costs(self) -> dict[str, np.ndarray]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         path = self.path / COSTS
         try:
             table = pq.read_table(path)
