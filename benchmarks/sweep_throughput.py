@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import secrets
 import shutil
 import tempfile
 import time
@@ -61,6 +62,11 @@ def main() -> None:
     ap.add_argument("--skip-local", action="store_true", help="measure Ray only (e.g. on a GPU cluster)")
     args = ap.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if args.ray_address is None and "RAY_AUTH_MODE" not in os.environ:
+        # A private instance with token auth, the token kept in this process's environment:
+        # otherwise Ray 2.60 writes ~/.ray/auth_token, which later `ray start` heads on
+        # this machine would then demand from workers that do not send it.
+        os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
 
     fidelity = json.loads(args.fidelity)
     specs = make_specs(args.runs, dataset_for_split(args.dataset), args.dataset, args.preset, fidelity)

@@ -118,7 +118,12 @@ class LocalRayCluster:
         self.port = free_port()
         self.nodes: list[RayNode] = []
         self.extra_pids: set[int] = set()
-        self.env = {**os.environ, **FAST_FAILURE_ENV, MARKER: self.token}
+        # No token authentication on this throw-away loopback cluster, said explicitly:
+        # with RAY_AUTH_MODE unset, Ray 2.60 decides per process (a local ray.init()
+        # writes ~/.ray/auth_token, a `ray start` head then demands it, `ray start` workers
+        # do not send it), so results would depend on what earlier runs left in $HOME.
+        self.auth = {"RAY_AUTH_MODE": "disabled"}
+        self.env = {**os.environ, **FAST_FAILURE_ENV, **self.auth, MARKER: self.token}
         self.env.pop("RAY_ADDRESS", None)
         self.address: str | None = None
 
@@ -131,7 +136,16 @@ class LocalRayCluster:
             "--object-store-memory",
             str(100 * 1024**2),
             "--disable-usage-stats",
+            # Fixed ports for the agents: with port 0 the raylet waits at most 15 s for
+            # each agent to write its chosen port to a file, and dies when a loaded
+            # machine is slower than that.
             "--dashboard-agent-listen-port",
+            str(free_port()),
+            "--dashboard-agent-grpc-port",
+            str(free_port()),
+            "--runtime-env-agent-port",
+            str(free_port()),
+            "--metrics-export-port",
             str(free_port()),
             "--min-worker-port",
             "0",

@@ -75,6 +75,8 @@ def assert_one_complete_record_per_run(out: Path, specs: list[RunSpec]) -> dict[
 def cluster():
     """Head + one worker node, 1 CPU each; this process is connected as a driver."""
     c = LocalRayCluster(num_cpus=1)
+    saved = {k: os.environ.get(k) for k in c.auth}
+    os.environ.update(c.auth)  # this process is a driver too
     try:
         c.start_head()
         c.add_node()
@@ -83,6 +85,11 @@ def cluster():
         yield c
     finally:
         ray.shutdown()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
         survivors = c.shutdown()
         assert not survivors, f"Ray processes survived the test cluster's shutdown: {survivors}"
 

@@ -315,7 +315,24 @@ class RayEngine:
             return RunOutcome(spec.run_id, "failed", reason, 0.0, "")
         if outcome.path:
             self._await_visible(Path(outcome.path))
+        if outcome.status == "skipped":
+            # The record did not exist when this task was submitted, so an earlier attempt
+            # of it (killed after writing the record, then retried) or another driver wrote
+            # it during this sweep: report the run's result, not "done before".
+            outcome = self._from_record(outcome)
         return outcome
+
+    @staticmethod
+    def _from_record(outcome: RunOutcome) -> RunOutcome:
+        from nb201.train.records import read_record
+
+        try:
+            rec = read_record(outcome.path)
+        except (FileNotFoundError, ValueError):
+            return outcome
+        failure = rec.get("failure")
+        reason = None if not failure else f"epoch {failure.get('epoch')}: {failure.get('reason')}"
+        return RunOutcome(outcome.run_id, rec.get("status", "ok"), reason, 0.0, outcome.path)
 
     def _await_visible(self, path: Path) -> None:
         """A record a worker wrote must be visible here, else out_dir is not shared."""
