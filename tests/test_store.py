@@ -330,6 +330,12 @@ def test_duplicates_failed_conflicts_malformed(runs, tmp_path):
     assert r.coverage == pytest.approx(6 / 9)
     np.testing.assert_array_equal(open_substore(tmp_path / "bench" / f"digits__{HP}").data, before)
     assert "failed arch" in str(report)
+    # nothing new: the same problems are still reported, from the sub-store's memory
+    again = aggregate([runs, extra], tmp_path / "bench", expected_seeds=[777, 888, 999]).substores[
+        f"digits__{HP}"
+    ]
+    assert again.added == 0 and len(again.duplicates) == len(r.duplicates) and again.conflicts == r.conflicts
+    assert again.failed == r.failed and again.missing == r.missing
     # a failed run later redone successfully leaves the failed list
     redo = dict(rec0, run_id="redo999")
     redo["spec"] = dict(rec0["spec"], seed=999)

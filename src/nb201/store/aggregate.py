@@ -316,6 +316,7 @@ def aggregate(
         dataset = split
         old_failed = failed_by_store.get((split, hp), [])
         dup_log: list[dict[str, Any]] = []
+        conflicts: list[dict[str, Any]] = []
         fidelity: dict[str, Any] = {}
         envs: list[dict[str, Any]] = []
         if (split, hp) not in by_store and folder.is_dir() and not (folder / RUNS).is_file():
@@ -325,11 +326,11 @@ def aggregate(
             old_runs, values, metrics, meta = _existing_runs(folder)
             config, dataset = meta.get("config"), meta.get("dataset", split)
             dup_log = list(meta.get("duplicates", []))
+            conflicts = list(meta.get("conflicts", []))
             fidelity, envs = dict(meta.get("fidelity") or {}), list(meta.get("environments") or [])
         included_ids = {r["run_id"]: r for r in old_runs}
         by_pair = {(r["arch_index"], r["seed"]): r for r in old_runs}
         failed = {f["run_id"]: f for f in old_failed}
-        conflicts: list[dict[str, Any]] = []
         fresh = sorted(
             by_store.get((split, hp), []), key=lambda r: (r.status == "failed", r.finished_at, r.run_id)
         )
@@ -448,6 +449,7 @@ def aggregate(
                 "config": config,
                 "failed_runs": failed_list,
                 "duplicates": dup_log,
+                "conflicts": conflicts,
                 "coverage": rep.coverage,
                 "missing_runs": len(rep.missing),
             },
