@@ -350,3 +350,17 @@ def test_cli_query(trained, capsys):
     assert "architecture 5 has no results" in capsys.readouterr().err
     assert main(["query", bench, "11472", "--dataset", "cifar10"]) == 2
     assert "['digits']" in capsys.readouterr().err
+
+
+def test_simulate_train_eval_reads_latency_when_the_cost_split_lacks_the_hp(tmp_path) -> None:
+    """The search reads cifar10-valid at hp 12; the cifar10 split holds only hp 200, and its
+    latency (a property of the network, not the schedule) must still be found."""
+    from nb201.search.synthetic import write_synthetic
+
+    root = write_synthetic(tmp_path / "b", archs=[0, 1, 2, 11472], seeds=(777,))
+    bench = Benchmark.open(root)
+    assert bench.hps("cifar10") == ["200"] and "12" in bench.hps("cifar10-valid")
+    acc, latency, cost, total = bench.simulate_train_eval(11472, "cifar10", hp="12")
+    assert acc == bench.get_more_info(11472, "cifar10-valid", hp="12", is_random=777)["valid-accuracy"]
+    assert latency == bench.get_latency(11472, "cifar10", hp="200")
+    assert cost > 0 and total == cost

@@ -509,7 +509,11 @@ class Benchmark:
             )
         time_cost = info["train-all-time"] + per
         cost_split = dataset if dataset in self._hps else split
-        latency = self.get_latency(index, cost_split, hp=self._hp_for(cost_split, hp))
+        # Latency belongs to the network, not the schedule: read it from the hp asked for
+        # when the cost split has it, else from that split's default (e.g. cifar10 holds
+        # only hp 200 while the search reads cifar10-valid at hp 12).
+        cost_hp = hp if hp is not None and str(hp) in self.hps(cost_split) else None
+        latency = self.get_latency(index, cost_split, hp=self._hp_for(cost_split, cost_hp))
         if account_time:
             self._used_time += time_cost
         return valid_acc, latency, time_cost, self._used_time
