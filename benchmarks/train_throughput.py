@@ -16,6 +16,10 @@ Two numbers per architecture and fidelity:
 
     python benchmarks/train_throughput.py                # ~2k images per epoch, both fidelities
     python benchmarks/train_throughput.py --images 512 --fidelity cheap
+    python benchmarks/train_throughput.py --threads 1 --images 1024 --bf16   # busy machine
+
+On a machine other jobs share, pass `--threads 1`: two intra-op threads fighting other
+processes for two cores make every number (ours and the reference's) meaningless.
 """
 
 from __future__ import annotations
