@@ -39,7 +39,7 @@ TINY = {"C": 4, "N": 1, "epochs": 1, "batch_size": 64, "train_fraction": 0.25, "
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 CHEAP = "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
 DEGENERATE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
-TIME_KEYS = ("wall_time", "finished_at", "env", "cost")
+TIME_KEYS = ("wall_time", "cpu_time", "finished_at", "env", "cost")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -177,7 +177,7 @@ def test_one_epoch_run_records_every_field(tmp_path):
     for key in ("python", "torch", "numpy", "nb201", "device", "threads", "git", "hostname"):
         assert key in env
     assert env["torch"] == torch.__version__ and env["threads"] == 1 and env["device"] == "cpu"
-    assert rec["wall_time"] > 0 and rec["finished_at"].endswith("Z")
+    assert rec["wall_time"] > 0 and rec["cpu_time"] > 0 and rec["finished_at"].endswith("Z")
 
     # the weights are the trained network's; the checkpoint is gone; nothing else is left
     assert rec["weights"] == f"{s.run_id}.pt"

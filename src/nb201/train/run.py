@@ -131,7 +131,8 @@ def _train(
     device: torch.device,
     out_dir: Path,
     t0: float,
-) -> tuple[list[dict], dict | None, torch.nn.Module, float]:
+    c0: float,
+) -> tuple[list[dict], dict | None, torch.nn.Module, float, float]:
     """The epoch loop with a checkpoint after every epoch.
 
     Returns (epochs, failure, model, seconds spent by earlier, interrupted attempts).
@@ -154,7 +155,7 @@ def _train(
     augment = loop.nbdata.Augment(prepared.mean, prepared.std, pad=_pad(config, prepared.input_shape[1]))
 
     epochs: list[dict] = []
-    seconds = 0.0
+    seconds = cpu_seconds = 0.0
     ckpt_path = records.checkpoint_path(out_dir, run_id)
     state = records.load_checkpoint(ckpt_path, run_id)
     if state is not None:
@@ -163,6 +164,7 @@ def _train(
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
         epochs, seconds = list(state["epochs"]), float(state["seconds"])
+        cpu_seconds = float(state.get("cpu_seconds", 0.0))
 
     failure = None
     for epoch in range(len(epochs), config["epochs"]):
@@ -200,13 +202,14 @@ def _train(
                     "run_id": run_id,
                     "epochs": epochs,
                     "seconds": seconds + time.perf_counter() - t0,
+                    "cpu_seconds": cpu_seconds + time.process_time() - c0,
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
                     "generator": generator.get_state(),
                 },
             )
-    return epochs, failure, model, seconds
+    return epochs, failure, model, seconds, cpu_seconds
 
 
 def run_one(
@@ -240,9 +243,11 @@ def run_one(
         if arch.is_degenerate():
             record.update(status="degenerate", epochs=_degenerate_epochs(config, prepared))
             record["cost"] = arch_cost(arch, prepared.input_shape, prepared.num_classes, config, dev)
-            earlier = 0.0
+            earlier = earlier_cpu = 0.0
         else:
-            epochs, failure, model, earlier = _train(spec, run_id, config, prepared, dev, out_dir, t0)
+            epochs, failure, model, earlier, earlier_cpu = _train(
+                spec, run_id, config, prepared, dev, out_dir, t0, c0
+            )
             record.update(status="ok" if failure is None else "failed", epochs=epochs, failure=failure)
             record["cost"] = arch_cost(
                 arch, prepared.input_shape, prepared.num_classes, config, dev, model=copy.deepcopy(model)
@@ -252,6 +257,8 @@ def run_one(
                 records.save_weights(wpath, {k: v.cpu() for k, v in model.state_dict().items()})
                 record["weights"] = wpath.name
         record["wall_time"] = earlier + time.perf_counter() - t0
+        # core-seconds (process CPU time, all threads), the cost unit of CPU-scale benchmarks
+        record["cpu_time"] = earlier_cpu + time.process_time() - c0
         record["finished_at"] = _now()
         records.write_record(out_dir, record)
     records.checkpoint_path(out_dir, run_id).unlink(missing_ok=True)
