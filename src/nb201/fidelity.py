@@ -128,7 +128,9 @@ def score_point(
     return out
 
 
-def params_baseline(calibration: pd.DataFrame, column: str, num_classes: int = 10, **kw: Any) -> dict[str, float]:
+def params_baseline(
+    calibration: pd.DataFrame, column: str, num_classes: int = 10, **kw: Any
+) -> dict[str, float]:
     """The parameter count's own agreement with the full protocol: the bar a cheap benchmark
     must clear (about 0.75 Spearman on CIFAR-10)."""
     from nb201.cost import count_params

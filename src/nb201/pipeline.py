@@ -16,12 +16,11 @@ import argparse
 import ast
 import sys
 import time
+import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from nb201.reports import render_html, repo_root
 

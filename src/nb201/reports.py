@@ -61,7 +61,7 @@ def git_commit(root: Path | None = None) -> str:
 
 
 def header_markdown(title: str, params: dict[str, Any]) -> str:
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
     def cell(value: object) -> str:  # a table cell: no pipes or backticks to break the markdown
         return str(value).replace("|", "\\|").replace("`", "'")[:200]
@@ -100,7 +100,7 @@ def write_sidecar(path: str | Path, numbers: dict[str, Any]) -> Path:
     """Write a notebook's key numbers as JSON, atomically."""
     path = Path(path)
     payload = {
-        "written_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "written_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
         **_jsonable(numbers),
     }

@@ -327,7 +327,7 @@ def write_benchmark(
             "dtype": "float32",
             "data_bytes": (tmp / DATA).stat().st_size,
             "data_sha256": _sha256(tmp / DATA),
-            "created_at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "created_at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "versions": _versions(),
         }
         for key, val in (meta or {}).items():

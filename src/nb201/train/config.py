@@ -14,11 +14,10 @@ import functools
 import hashlib
 import json
 import math
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from nb201.space import Arch
 

@@ -46,7 +46,7 @@ def _torch_settings(num_threads: int | None, deterministic: bool) -> Iterator[No
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _pad(config: dict[str, Any], image_size: int) -> int:
