@@ -505,3 +505,38 @@ def test_bf16_precision_is_an_opt_in_knob_with_its_own_run_id(tmp_path):
     assert b["status"] == "ok" and b["config"]["precision"] == "bf16"
     assert a["epochs"][0]["train-loss"] != b["epochs"][0]["train-loss"]
     assert abs(a["epochs"][0]["train-loss"] - b["epochs"][0]["train-loss"]) < 0.5
+
+
+def test_shared_eval_pass_equals_evaluating_each_set(tmp_path, monkeypatch) -> None:
+    """x-valid and x-test are halves of ori-test: one forward pass over the union must give
+    every set the numbers a separate pass would."""
+    import dataclasses
+
+    from nb201 import data as nbdata
+    from nb201.model import build_network
+    from nb201.train import loop
+
+    monkeypatch.setenv("NB201_DATA_DIR", str(tmp_path))
+    torch.manual_seed(0)
+    prepared = loop.prepare("digits", "digits", None, 1.0, 0.5, "native")
+    assert prepared.eval_groups and sorted(prepared.eval_groups[0].members) == [
+        "ori-test",
+        "x-test",
+        "x-valid",
+    ]
+    model = build_network(
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|none~0|none~1|nor_conv_1x1~2|",
+        10,
+        C=4,
+        N=1,
+        in_channels=1,
+    )
+    augment = nbdata.Augment(prepared.mean, prepared.std, pad=1)
+    shared = loop.evaluate_all(model, prepared, augment, 64, torch.device("cpu"))
+    alone = loop.evaluate_all(
+        model, dataclasses.replace(prepared, eval_groups=None), augment, 64, torch.device("cpu")
+    )
+    assert list(shared) == list(alone) == list(prepared.evals)
+    for name in shared:
+        assert shared[name][1] == alone[name][1]
+        assert shared[name][0] == pytest.approx(alone[name][0], rel=1e-6)

@@ -26,6 +26,15 @@ from nb201 import data as nbdata
 
 
 @dataclass(frozen=True)
+class EvalGroup:
+    """Eval sets of one pool: `members[name]` are positions into the union of their images."""
+
+    pool: str
+    members: dict[str, torch.Tensor]
+    size: int
+
+
+@dataclass(frozen=True)
 class Prepared:
     """A split ready for training: uint8 NHWC tensors, resized and subset as configured."""
 
@@ -36,6 +45,7 @@ class Prepared:
     num_classes: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    eval_groups: list[EvalGroup] | None = None  # None: evaluate every set on its own
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -102,7 +112,32 @@ def prepare(
         num_classes=len(data.classes),
         mean=tuple(data.mean),
         std=tuple(data.std),
+        eval_groups=_eval_groups(sp, data, eval_fraction),
     )
+
+
+def _eval_groups(sp: nbdata.Split, data: nbdata.ImageData, fraction: float) -> list[EvalGroup]:
+    """Eval sets drawn from the same pool share one forward pass over their union.
+
+    x-valid and x-test are the two halves of ori-test for most splits: evaluating the union
+    once halves the evaluation cost, and every set's numbers come from the same logits.
+    """
+    by_pool: dict[str, dict[str, np.ndarray]] = {}
+    for name, (pool, idx) in sp.evals.items():
+        ys = data.train_y if pool == "train" else data.test_y
+        by_pool.setdefault(pool, {})[name] = nbdata.stratified_subset(np.asarray(idx), ys, fraction)
+    groups = []
+    for pool, members in by_pool.items():
+        union = np.unique(np.concatenate(list(members.values())))
+        groups.append(
+            EvalGroup(
+                pool=pool,
+                # positions in the order `take` lays each member's images out
+                members={n: torch.from_numpy(np.searchsorted(union, idx)) for n, idx in members.items()},
+                size=len(union),
+            )
+        )
+    return groups
 
 
 def lr_factor(epoch: int, config: dict[str, Any]) -> float:
@@ -202,3 +237,65 @@ def evaluate(
         hit1 += (logits.argmax(dim=1) == yb).sum()
     loss_value, hits = loss_sum.item(), hit1.item()
     return loss_value / n, 100.0 * hits / n, time.perf_counter() - start
+
+
+def _per_sample(
+    model: torch.nn.Module,
+    x_all: torch.Tensor,
+    y_all: torch.Tensor,
+    augment: nbdata.Augment,
+    batch_size: int,
+    device: torch.device,
+    precision: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image cross-entropy (float64) and top-1 hit (bool), kept on the device."""
+    losses, hits = [], []
+    for s in range(0, x_all.shape[0], batch_size):
+        xb = augment.normalize(x_all[s : s + batch_size].to(device, non_blocking=True))
+        yb = y_all[s : s + batch_size].to(device, non_blocking=True)
+        with _autocast(device, precision):
+            logits = model(xb).float()
+        losses.append(F.cross_entropy(logits, yb, reduction="none").double())
+        hits.append(logits.argmax(dim=1) == yb)
+    return torch.cat(losses), torch.cat(hits)
+
+
+@torch.no_grad()
+def evaluate_all(
+    model: torch.nn.Module,
+    prepared: Prepared,
+    augment: nbdata.Augment,
+    batch_size: int,
+    device: torch.device,
+    precision: str = "fp32",
+) -> dict[str, tuple[float, float, float]]:
+    """{set: (mean loss, top-1 %, seconds)} for every eval set, one forward pass per pool.
+
+    A set's seconds are its share of its pool's pass (by image count), so the per-set
+    times still add up to what evaluation cost.
+    """
+    if prepared.eval_groups is None:
+        return {
+            name: evaluate(model, x, y, augment, batch_size, device, precision)
+            for name, (x, y) in prepared.evals.items()
+        }
+    model.eval()
+    out: dict[str, tuple[float, float, float]] = {}
+    for group in prepared.eval_groups:
+        # the union's images: every member's tensor is a subset; rebuild the union once
+        x_u = torch.empty((group.size, *prepared.train_x.shape[1:]), dtype=torch.uint8)
+        y_u = torch.empty(group.size, dtype=torch.int64)
+        for name, pos in group.members.items():
+            x, y = prepared.evals[name]
+            x_u[pos], y_u[pos] = x, y
+        start = time.perf_counter()
+        losses, hits = _per_sample(model, x_u, y_u, augment, batch_size, device, precision)
+        sums = {n: (losses[p.to(device)].sum(), hits[p.to(device)].sum()) for n, p in group.members.items()}
+        values = {n: (ls.item(), h.item()) for n, (ls, h) in sums.items()}
+        seconds = time.perf_counter() - start
+        total = sum(len(p) for p in group.members.values())
+        for name, pos in group.members.items():
+            n = len(pos)
+            loss_sum, hit = values[name]
+            out[name] = (loss_sum / n, 100.0 * hit / n, seconds * n / total)
+    return {name: out[name] for name in prepared.evals}

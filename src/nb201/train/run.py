@@ -185,10 +185,10 @@ def _train(
         except loop.NonFiniteLoss as e:
             failure = {"epoch": epoch, "reason": str(e)}
             break
-        for name, (x, y) in prepared.evals.items():
-            loss, acc, secs = loop.evaluate(
-                model, x, y, augment, config["eval_batch_size"], device, config["precision"]
-            )
+        evaluated = loop.evaluate_all(
+            model, prepared, augment, config["eval_batch_size"], device, config["precision"]
+        )
+        for name, (loss, acc, secs) in evaluated.items():
             row.update({f"{name}-loss": loss, f"{name}-accuracy": acc, f"{name}-time": secs})
         if not all(math.isfinite(v) for v in row.values()):
             failure = {"epoch": epoch, "reason": "evaluation loss became non-finite"}
