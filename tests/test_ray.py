@@ -313,6 +313,19 @@ def test_retried_run_resumes_from_its_checkpoint(two_nodes, tmp_path):
         assert comparable(recs[spec.run_id]) == comparable(read_record(uninterrupted.path))
 
 
+def test_a_run_that_raises_is_a_failed_outcome_and_the_others_go_on(cluster, tmp_path):
+    missing = tmp_path / "no-such-dataset"
+    bad = RunSpec(make_specs()[1].arch, f"folder:{missing}", "no-such-dataset", "digits-cheap", 777, FIDELITY)
+    good = make_specs()[0]
+    engine = RayEngine(address=cluster.address)
+    outcomes = {o.run_id: o for o in engine.map([bad, good], str(tmp_path / "runs"))}
+    assert outcomes[good.run_id].status == "ok"
+    failed = outcomes[bad.run_id]
+    assert failed.status == "failed" and failed.path == ""
+    assert "FileNotFoundError" in failed.reason and str(missing) in failed.reason
+    assert sorted(p.name for p in (tmp_path / "runs").glob("*.json")) == [f"{good.run_id}.json"]
+
+
 def test_local_instance_when_no_address(tmp_path, cluster):
     """address=None starts a private Ray instance even though a cluster runs here."""
     specs = make_specs()[:2]

@@ -88,6 +88,8 @@ class RayEngine:
 
     `out_dir` must be a folder every node sees at the same path (a network file system);
     the engine checks that the records the workers write become visible to the driver.
+    If this process is already connected to Ray, that connection is used as it is
+    (`address`, `runtime_env` and `init_kwargs` apply only to a new connection).
     """
 
     def __init__(
