@@ -43,6 +43,7 @@ class SweepSummary:
     failed: list[tuple[str, str, str]] = field(default_factory=list)  # (run_id, arch, reason)
     wall_time: float = 0.0
     cpu_hours: float = 0.0
+    gpu_hours: float = 0.0  # wall time x GPUs reserved per run (Ray engine with num_gpus)
     out_dir: str = ""
 
     def table(self) -> str:
@@ -55,6 +56,7 @@ class SweepSummary:
             ("failed", len(self.failed)),
             ("wall time", f"{self.wall_time:.1f} s"),
             ("cpu hours", f"{self.cpu_hours:.3f}"),
+            ("gpu hours", f"{self.gpu_hours:.3f}"),
             ("records in", self.out_dir),
         ]
         width = max(len(k) for k, _ in rows)
@@ -199,7 +201,9 @@ def sweep(
                     members_of.setdefault(spec(rep_of[a], dataset, split, seed).run_id, []).append(s)
 
     summary = SweepSummary(total=len(arch_list) * len(pairs) * len(seed_list), out_dir=str(out_dir))
-    cpu_seconds = 0.0
+    cpu_seconds = gpu_seconds = 0.0
+    resources = getattr(runner, "task_resources", None)
+    gpus_per_run = float(resources().get("GPU", 0.0)) if callable(resources) else 0.0
     arch_by_id = {s.run_id: s.arch for s in to_run}
     bar = tqdm(
         total=summary.total, disable=not progress, desc=f"sweep {preset}", unit="run", dynamic_ncols=True
@@ -218,6 +222,7 @@ def sweep(
     try:
         for outcome in runner.map(to_run, str(out_dir)):
             cpu_seconds += outcome.cpu_time
+            gpu_seconds += outcome.wall_time * gpus_per_run
             count(outcome, arch_by_id.get(outcome.run_id, "?"))
             bar.update(1)
             for m in members_of.pop(outcome.run_id, []):
@@ -241,4 +246,5 @@ def sweep(
         bar.close()
     summary.wall_time = time.perf_counter() - t0
     summary.cpu_hours = cpu_seconds / 3600.0
+    summary.gpu_hours = gpu_seconds / 3600.0
     return summary
