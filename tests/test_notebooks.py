@@ -86,7 +86,7 @@ def test_reports_are_rendered_with_header_and_no_code(digits_pipeline: Path) -> 
         assert "git commit" in html and "Rendered" in html
         assert "data:image/png;base64" in html  # figures embedded
         assert "reports.header(" not in html  # code hidden
-        assert "Traceback" not in html
+        assert "Traceback" not in html and "Warning" not in html  # stderr noise is left out
 
 
 def test_bad_profile_and_override_are_explained() -> None:

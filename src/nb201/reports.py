@@ -115,16 +115,24 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+def _is_stderr(output: dict[str, Any]) -> bool:
+    return output.get("output_type") == "stream" and output.get("name") == "stderr"
+
+
 def render_html(executed: str | Path, html_path: str | Path) -> Path:
     """Render an executed notebook to self-contained HTML with the code hidden.
 
     Readers of a shared report want figures and text; the code is one click away in the
-    notebook itself.
+    notebook itself, and so are stderr streams (progress bars, library warnings). Errors
+    are kept: a notebook that failed must look failed.
     """
     import nbformat
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(str(executed), as_version=4)
+    for cell in nb.cells:  # progress bars and library warnings stay in the executed notebook
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.get("outputs", []) if not _is_stderr(o)]
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     title = nb.metadata.get("title") or Path(executed).stem
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
