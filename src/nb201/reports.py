@@ -38,26 +38,19 @@ def chdir_to_repo() -> Path:
     return root
 
 
+def _git(root: Path | None, *args: str) -> str:
+    out = subprocess.run(["git", *args], cwd=root or Path.cwd(), capture_output=True, text=True, timeout=10)
+    return out.stdout.strip()
+
+
 def git_commit(root: Path | None = None) -> str:
+    """The commit a report was rendered from, `+dirty` when tracked files were modified."""
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            cwd=root or Path.cwd(),
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        commit = out.stdout.strip() or "unknown"
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root or Path.cwd(),
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        return commit + ("+dirty" if dirty else "")
+        commit = _git(root, "rev-parse", "--short=12", "HEAD") or "unknown"
+        dirty = _git(root, "status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+    return commit + ("+dirty" if dirty else "")
 
 
 def header_markdown(title: str, params: dict[str, Any]) -> str:

@@ -224,19 +224,11 @@ def evaluate(
 ) -> tuple[float, float, float]:
     """(mean loss, top-1 accuracy %, seconds) of the model in eval mode on one set."""
     model.eval()
-    n = x_all.shape[0]
-    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-    hit1 = torch.zeros((), dtype=torch.int64, device=device)
     start = time.perf_counter()
-    for s in range(0, n, batch_size):
-        xb = augment.normalize(x_all[s : s + batch_size].to(device, non_blocking=True))
-        yb = y_all[s : s + batch_size].to(device, non_blocking=True)
-        with _autocast(device, precision):
-            logits = model(xb).float()
-        loss_sum += F.cross_entropy(logits, yb, reduction="sum").double()
-        hit1 += (logits.argmax(dim=1) == yb).sum()
-    loss_value, hits = loss_sum.item(), hit1.item()
-    return loss_value / n, 100.0 * hits / n, time.perf_counter() - start
+    losses, hits = _per_sample(model, x_all, y_all, augment, batch_size, device, precision)
+    loss_value, hit = losses.sum().item(), hits.sum().item()
+    n = x_all.shape[0]
+    return loss_value / n, 100.0 * hit / n, time.perf_counter() - start
 
 
 def _per_sample(
@@ -260,7 +252,7 @@ def _per_sample(
     return torch.cat(losses), torch.cat(hits)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def evaluate_all(
     model: torch.nn.Module,
     prepared: Prepared,
