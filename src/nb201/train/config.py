@@ -195,16 +195,18 @@ class RunSpec:
     def arch_obj(self) -> Arch:
         return Arch.from_string(self.arch)
 
-    def identity(self) -> dict[str, Any]:
-        """What the run id hashes: everything that can change the numbers."""
+    def _named(self) -> dict[str, Any]:
         return {
             "arch": self.arch,
             "dataset": self.dataset,
             "split": self.split,
             "preset": self.preset,
             "seed": self.seed,
-            "config": self.config,
         }
+
+    def identity(self) -> dict[str, Any]:
+        """What the run id hashes: everything that can change the numbers."""
+        return {**self._named(), "config": self.config}
 
     @property
     def run_id(self) -> str:
@@ -213,11 +215,4 @@ class RunSpec:
 
     def to_record(self) -> dict[str, Any]:
         """The record's `spec` field."""
-        return {
-            "arch": self.arch,
-            "dataset": self.dataset,
-            "split": self.split,
-            "preset": self.preset,
-            "seed": self.seed,
-            "fidelity": dict(self.fidelity),
-        }
+        return {**self._named(), "fidelity": dict(self.fidelity)}
