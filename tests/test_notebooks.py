@@ -128,3 +128,31 @@ def test_fidelity_notebook_scores_a_point_against_the_calibration_set(
     assert s["chosen"] == "tiny" and s["chosen_fidelity"]["C"] == 4
     html = (out / "05_fidelity.html").read_text()
     assert "Traceback" not in html and "data:image/png;base64" in html
+
+
+def test_cifar10_profile_renders_every_section_on_real_images(tmp_path: Path, cifar10_jpeg_zip: Path) -> None:
+    """The documented CIFAR-10 invocation (`make reports PROFILE=cifar10-jpeg`), shrunk: real
+    images, four architectures, a tiny fidelity; every notebook renders without errors."""
+    runs, bench, out = tmp_path / "runs", tmp_path / "bench", tmp_path / "reports"
+    tiny = {"C": 4, "N": 1, "image_size": 8, "epochs": 2, "train_fraction": 0.02, "eval_fraction": 0.1}
+    overrides = [
+        f"01_train.dataset='folder:{cifar10_jpeg_zip}'",
+        "01_train.archs=sample-distinct:4",
+        f"01_train.fidelity={tiny}",
+        f"01_train.runs_dir='{runs}'",
+        f"02_aggregate.runs_dir='{runs}'",
+        f"02_aggregate.benchmark_dir='{bench}'",
+        f"03_analysis.benchmark='{bench}'",
+        "03_analysis.n_boot=20",
+        f"04_search.benchmark='{bench}'",
+        "04_search.runs=2",
+        "04_search.algorithms=['RS', 'REA']",
+    ]
+    run_pipeline("cifar10-jpeg", out=out, overrides=overrides, progress=False)
+    assert _sidecar(out, "01_train")["records_ok"] == 4
+    analysis = _sidecar(out, "03_analysis")
+    assert analysis["splits"] == ["cifar10-jpeg"] and analysis["archs"] == 4
+    assert set(_sidecar(out, "04_search")["mean"]) == {"RS", "REA", "optimal"}
+    for name in ("01_train", "02_aggregate", "03_analysis", "04_search"):
+        html = (out / f"{name}.html").read_text()
+        assert "Traceback" not in html and "data:image/png;base64" in html
