@@ -238,3 +238,12 @@ def test_constants():
     assert EDGES == ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
     assert NUM_ARCHS == 15_625
     assert space.one_hot_matrix([]).shape == (0, 6, 5)
+
+
+def test_sample_can_exclude_whole_functional_classes() -> None:
+    """A held-out benchmark never meets an equivalent of a calibration architecture."""
+    held_out = space.sample(60, seed=1, unique=True, exclude_degenerate=True)
+    drawn = space.select("sample-distinct:300", seed=2, exclude=[str(a) for a in held_out])
+    banned = {a.functional_key() for a in held_out}
+    assert len(drawn) == 300 and not any(a.functional_key() in banned for a in drawn)
+    assert len({a.functional_key() for a in drawn}) == 300 and not any(a.is_degenerate() for a in drawn)

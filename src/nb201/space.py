@@ -13,7 +13,7 @@ import functools
 import itertools
 import random
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -227,15 +227,26 @@ def iter_archs() -> Iterator[Arch]:
     return iter(_official_order())
 
 
-def sample(n: int, seed: int, unique: bool = False, exclude_degenerate: bool = False) -> list[Arch]:
+def sample(
+    n: int,
+    seed: int,
+    unique: bool = False,
+    exclude_degenerate: bool = False,
+    exclude: Iterable[Arch | str | int] | None = None,
+) -> list[Arch]:
     """`n` architectures drawn without replacement, deterministic for `seed`.
 
     With `unique=True` at most one member of each functional class is drawn, which is
     what a cheap benchmark wants: every trained network is a different function.
+    `exclude` removes whole functional classes (e.g. a calibration set's) from the pool, so
+    a held-out evaluation never meets an equivalent of a calibration architecture.
     """
     if n < 0:
         raise _bad("sample size must be >= 0", n, "pass a non-negative n.")
     pool = list(_official_order())
+    if exclude is not None:
+        banned = {Arch.coerce(a).functional_key() for a in exclude}
+        pool = [a for a in pool if a.functional_key() not in banned]
     if exclude_degenerate:
         pool = [a for a in pool if not a.is_degenerate()]
     if unique:
@@ -267,7 +278,9 @@ def _first_per_key(archs: Sequence[Arch], key: str) -> list[Arch]:
     return list(seen.values())
 
 
-def select(spec: str | Sequence[str | Arch], seed: int = 0) -> list[Arch]:
+def select(
+    spec: str | Sequence[str | Arch], seed: int = 0, exclude: Iterable[Arch | str | int] | None = None
+) -> list[Arch]:
     """Resolve a notebook-style architecture selection to a list of `Arch`.
 
     - `"all"`: the 15,625 cells in official index order;
@@ -275,6 +288,7 @@ def select(spec: str | Sequence[str | Arch], seed: int = 0) -> list[Arch]:
     - `"distinct"`: one per functional class, degenerate ones left out (5,389);
     - `"sample:N"`: N cells drawn uniformly with `seed`;
     - `"sample-distinct:N"`: N functionally distinct, non-degenerate cells drawn with `seed`;
+    - samples never draw a cell functionally equivalent to one in `exclude`;
     - a list of arch strings, indices or `Arch` values.
     """
     if isinstance(spec, str):
@@ -287,7 +301,7 @@ def select(spec: str | Sequence[str | Arch], seed: int = 0) -> list[Arch]:
             return [a for a in _first_per_key(all_archs(), "functional_key") if not a.is_degenerate()]
         if kind in ("sample", "sample-distinct") and count.isdigit():
             distinct = kind == "sample-distinct"
-            return sample(int(count), seed, unique=distinct, exclude_degenerate=distinct)
+            return sample(int(count), seed, unique=distinct, exclude_degenerate=distinct, exclude=exclude)
         if "|" in spec:
             return [Arch.from_string(spec)]
         raise _bad(
