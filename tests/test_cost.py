@@ -218,9 +218,8 @@ def test_measure_latency_records_setup():
 def test_cache_write_is_atomic(tmp_path, monkeypatch):
     """A failed write leaves neither a cache file nor a temporary file."""
 
-    def broken(self, path, **kwargs):
-        with open(path, "wb") as f:
-            f.write(b"partial")
+    def broken(self, target, **kwargs):  # target: the temporary file being written
+        target.write(b"partial")
         raise OSError("disk full")
 
     monkeypatch.setattr(pd.DataFrame, "to_parquet", broken)

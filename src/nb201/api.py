@@ -494,9 +494,7 @@ class Benchmark:
             valid_acc, per = info["valid-accuracy"], info["valid-per-time"]
         elif "valtest-accuracy" in info:
             valid_acc = info["valtest-accuracy"]
-            per = self.get_more_info(
-                index, split, iepoch=None, hp=self._hp_for(split, hp), is_random=True
-            ).get("valid-per-time")
+            per = info.get("valtest-per-time")
         else:
             raise StoreKeyError(
                 f"{split!r} has no validation metrics to simulate a search with; use another dataset."

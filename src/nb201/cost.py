@@ -20,9 +20,7 @@ instead of hours.
 from __future__ import annotations
 
 import functools
-import os
 import statistics
-import tempfile
 import time
 import warnings
 from collections.abc import Sequence
@@ -33,6 +31,7 @@ import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from nb201.fsutil import atomic_write
 from nb201.model import build_network
 from nb201.space import NUM_ARCHS, NUM_EDGES, OPS, Arch, all_archs
 
@@ -225,13 +224,5 @@ def table(
                 return cached
             warnings.warn(f"rebuilding cost cache {path}: unexpected columns or row count", stacklevel=2)
     df = _build_table(shape, int(num_classes), int(C), int(N))
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda f: df.to_parquet(f, index=False))
     return pd.read_parquet(path)

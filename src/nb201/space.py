@@ -288,9 +288,20 @@ def select(
     - `"distinct"`: one per functional class, degenerate ones left out (5,389);
     - `"sample:N"`: N cells drawn uniformly with `seed`;
     - `"sample-distinct:N"`: N functionally distinct, non-degenerate cells drawn with `seed`;
-    - samples never draw a cell functionally equivalent to one in `exclude`;
+    - no selection keeps a cell functionally equivalent to one in `exclude` (samples
+      draw from the reduced pool, so they still return N cells);
     - a list of arch strings, indices or `Arch` values.
     """
+    chosen = _select(spec, seed, exclude)
+    if exclude is None:
+        return chosen
+    banned = {Arch.coerce(a).functional_key() for a in exclude}
+    return [a for a in chosen if a.functional_key() not in banned]
+
+
+def _select(
+    spec: str | Sequence[str | Arch], seed: int, exclude: Iterable[Arch | str | int] | None
+) -> list[Arch]:
     if isinstance(spec, str):
         kind, _, count = spec.partition(":")
         if kind == "all" and not count:

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from nb201.fsutil import atomic_write_bytes
+
 from .imagedata import ImageData
-from .store import atomic_write_bytes, default_splits_dir, safe_name
+from .store import default_splits_dir, safe_name
 
 SPLIT_SEED = 1021  # the seed of the paper's cifar10-valid split, reused for ours
 PAPER_CIFAR10_TRAIN = 50_000

@@ -138,12 +138,6 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 @dataclass
 class SubstoreSpec:
     """Everything needed to write one sub-store from dense arrays."""

@@ -263,8 +263,8 @@ def evaluate_all(
 ) -> dict[str, tuple[float, float, float]]:
     """{set: (mean loss, top-1 %, seconds)} for every eval set, one forward pass per pool.
 
-    A set's seconds are its share of its pool's pass (by image count), so the per-set
-    times still add up to what evaluation cost.
+    A set's seconds are the pass's time scaled to the set's size: what evaluating it alone
+    costs, which is what `*-per-time` means in the original API.
     """
     if prepared.eval_groups is None:
         return {
@@ -274,7 +274,7 @@ def evaluate_all(
     model.eval()
     out: dict[str, tuple[float, float, float]] = {}
     for group in prepared.eval_groups:
-        # the union's images: every member's tensor is a subset; rebuild the union once
+        # the union's images: every member's tensor is a subset of it
         x_u = torch.empty((group.size, *prepared.train_x.shape[1:]), dtype=torch.uint8)
         y_u = torch.empty(group.size, dtype=torch.int64)
         for name, pos in group.members.items():
@@ -285,9 +285,9 @@ def evaluate_all(
         sums = {n: (losses[p.to(device)].sum(), hits[p.to(device)].sum()) for n, p in group.members.items()}
         values = {n: (ls.item(), h.item()) for n, (ls, h) in sums.items()}
         seconds = time.perf_counter() - start
-        total = sum(len(p) for p in group.members.values())
         for name, pos in group.members.items():
             n = len(pos)
             loss_sum, hit = values[name]
-            out[name] = (loss_sum / n, 100.0 * hit / n, seconds * n / total)
+            # what evaluating this set alone would have cost, as the original timed it
+            out[name] = (loss_sum / n, 100.0 * hit / n, seconds * n / group.size)
     return {name: out[name] for name in prepared.evals}
