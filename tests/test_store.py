@@ -252,6 +252,12 @@ def test_aggregate_matches_records(runs, tmp_path):
     meta = json.loads((tmp_path / "bench" / f"digits__{HP}" / "meta.json").read_text())
     assert meta["config"]["epochs"] == 2 and meta["source"] == "nb201 run records"
     assert meta["fidelity"] == FIDELITY and meta["environments"][0]["torch"] == torch.__version__
+    assert meta["environments"][0]["hostname"] and meta["environments"][0]["device"] == "cpu"
+    records = [rec for _, rec in _records(runs)]
+    spent = meta["compute"]  # the price of the benchmark, from the runs' own clocks
+    assert spent["runs"] == spent["runs_timed"] == len(records)
+    assert spent["cpu_seconds"] == pytest.approx(sum(r["cpu_time"] for r in records), abs=0.1)
+    assert spent["wall_seconds"] == pytest.approx(sum(r["wall_time"] for r in records), abs=0.1)
     assert meta["original_api_keys"] == {
         "valid-*": "x-valid-*",
         "test-*": "x-test-*",

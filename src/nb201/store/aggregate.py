@@ -41,7 +41,11 @@ INGEST = "ingest.parquet"
 REPORT = "report.json"
 RUNS = "runs.parquet"
 INCLUDED_STATUSES = ("ok", "degenerate")
-_ENV_KEYS = ("python", "torch", "numpy", "nb201", "device", "threads", "git")
+# What of a run's environment the benchmark keeps: the software, and the machine it ran on.
+_ENV_KEYS = (
+    *("python", "torch", "numpy", "nb201", "git"),
+    *("device", "device_name", "threads", "platform", "hostname"),
+)
 
 
 def hp_label(preset: str, fidelity: dict[str, Any] | None) -> str:
@@ -119,6 +123,8 @@ class _Run:
     flops: float
     latency: float
     finished_at: str
+    wall_time: float = float("nan")
+    cpu_time: float = float("nan")
     failure: str = ""
     fidelity: dict = field(default_factory=dict)
     env: dict = field(default_factory=dict)
@@ -183,12 +189,35 @@ def _parse(path: Path) -> _Run:
             flops=_f(cost.get("flops")),
             latency=_f(cost.get("latency")),
             finished_at=str(rec.get("finished_at") or ""),
+            wall_time=_f(rec.get("wall_time")),
+            cpu_time=_f(rec.get("cpu_time")),
             failure=f"epoch {failure.get('epoch')}: {failure.get('reason')}" if failure else "",
             fidelity=dict(spec.get("fidelity") or {}),
             env={k: v for k, v in (rec.get("env") or {}).items() if k in _ENV_KEYS},
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"missing or malformed field {exc}") from None
+
+
+def _compute_spent(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What building the sub-store cost, from its runs' own clocks: a cheap benchmark's claim
+    is its price, so the price travels with it. CPU seconds are core-seconds (process time)."""
+
+    def total(key: str) -> tuple[float, int]:
+        vals = [float(r[key]) for r in runs if r.get(key) is not None and not math.isnan(float(r[key]))]
+        return float(sum(vals)), len(vals)
+
+    cpu, n_cpu = total("cpu_time")
+    wall, n_wall = total("wall_time")
+    return {
+        "runs": len(runs),
+        "runs_timed": n_cpu,
+        "cpu_seconds": round(cpu, 1),
+        "cpu_hours": round(cpu / 3600, 3),
+        "wall_seconds": round(wall, 1),
+        "cpu_seconds_per_run": round(cpu / n_cpu, 2) if n_cpu else None,
+        "wall_seconds_per_run": round(wall / n_wall, 2) if n_wall else None,
+    }
 
 
 def _record_files(dirs: Iterable[str | Path]) -> list[Path]:
@@ -221,6 +250,9 @@ def _existing_runs(
             "added to it; aggregate into another benchmark folder."
         )
     runs = pq.read_table(folder / RUNS).to_pylist()
+    for row in runs:  # sub-stores written before run times were kept
+        row.setdefault("wall_time", float("nan"))
+        row.setdefault("cpu_time", float("nan"))
     table = pq.read_table(folder / TABLE)
     metrics = list(meta["base_metrics"])
     n_ep = int(meta["num_epochs"])
@@ -390,6 +422,8 @@ def aggregate(
                 "flops": r.flops,
                 "latency": r.latency,
                 "finished_at": r.finished_at,
+                "wall_time": r.wall_time,
+                "cpu_time": r.cpu_time,
             }
             old_runs.append(row)
             by_pair[pair] = row
@@ -452,6 +486,7 @@ def aggregate(
                 "conflicts": conflicts,
                 "coverage": rep.coverage,
                 "missing_runs": len(rep.missing),
+                "compute": _compute_spent(old_runs),
             },
             extra_tables={RUNS: runs_tbl},
         )

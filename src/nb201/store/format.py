@@ -13,7 +13,9 @@ A benchmark is a folder. Inside, one *sub-store* per (split, hp), named `<split>
 - `table.parquet` the same numbers as a tidy table (arch_index, arch, seed, epoch, metrics),
                   for pandas/duckdb users; written in chunks so full-size stores fit in RAM.
 - `meta.json`     dataset, split, split semantics, hp, preset, fidelity, seeds, metric names,
-                  units, shape, the size and SHA-256 of `data.npy`, versions and source.
+                  units, shape, the size and SHA-256 of `data.npy`, versions and source;
+                  when built from run records also the machines (`environments`) and
+                  the compute spent (`compute`: CPU and wall seconds, summed over runs).
 
 Per-epoch time metrics (`<set>-time`) are stored next to their running sums
 (`<set>-all-time`, derived at write time): the originals' `*-all-time` and `*-per-time`
