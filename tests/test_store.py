@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from nb201.api import Benchmark
 from nb201.space import Arch
-from nb201.store import StoreError, open_substore, write_benchmark
+from nb201.store import StoreError, open_substore, provenance, write_benchmark
 from nb201.store.aggregate import aggregate, hp_label
 
 METRICS = ["train-loss", "train-accuracy", "train-time", "x-valid-accuracy", "x-valid-loss", "x-valid-time"]
@@ -251,13 +251,18 @@ def test_aggregate_matches_records(runs, tmp_path):
     )
     meta = json.loads((tmp_path / "bench" / f"digits__{HP}" / "meta.json").read_text())
     assert meta["config"]["epochs"] == 2 and meta["source"] == "nb201 run records"
-    assert meta["fidelity"] == FIDELITY and meta["environments"][0]["torch"] == torch.__version__
+    assert meta["fidelity_overrides"] == FIDELITY and meta["environments"][0]["torch"] == torch.__version__
+    spelled_out = {k: meta["config"][k] for k in ("C", "N", "epochs", "batch_size", "lr", "schedule")}
+    assert {k: meta["fidelity"][k] for k in spelled_out} == {**spelled_out, **FIDELITY}
     assert meta["environments"][0]["hostname"] and meta["environments"][0]["device"] == "cpu"
     records = [rec for _, rec in _records(runs)]
     spent = meta["compute"]  # the price of the benchmark, from the runs' own clocks
     assert spent["runs"] == spent["runs_timed"] == len(records)
     assert spent["cpu_seconds"] == pytest.approx(sum(r["cpu_time"] for r in records), abs=0.1)
     assert spent["wall_seconds"] == pytest.approx(sum(r["wall_time"] for r in records), abs=0.1)
+    (made,) = provenance(tmp_path / "bench")  # what the reports print of it
+    assert made["sub-store"] == name and made["runs"] == len(records) and made["seeds"] == SEEDS
+    assert made["fidelity"]["epochs"] == 2 and made["machines"][0].startswith(records[0]["env"]["hostname"])
     assert meta["original_api_keys"] == {
         "valid-*": "x-valid-*",
         "test-*": "x-test-*",

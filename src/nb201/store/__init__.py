@@ -9,6 +9,7 @@ from nb201.store.format import (
     Substore,
     list_substores,
     open_substore,
+    provenance,
     substore_name,
     write_benchmark,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "Substore",
     "list_substores",
     "open_substore",
+    "provenance",
     "substore_name",
     "write_benchmark",
     "write_substore",

@@ -199,6 +199,20 @@ def _parse(path: Path) -> _Run:
         raise ValueError(f"missing or malformed field {exc}") from None
 
 
+# The knobs that make a training protocol cheap or expensive (the fidelity study's grid).
+FIDELITY_KNOBS = (
+    *("C", "N", "epochs", "image_size", "train_fraction"),
+    *("batch_size", "lr", "schedule", "warmup_epochs"),
+)
+
+
+def _effective_fidelity(config: dict | None, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The fidelity the runs were trained at, spelled out: the preset's values with the
+    runs' overrides applied, so a reader need not look the preset up."""
+    knobs = {k: (config or {}).get(k) for k in FIDELITY_KNOBS if k in (config or {})}
+    return {**knobs, **overrides}
+
+
 def _compute_spent(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """What building the sub-store cost, from its runs' own clocks: a cheap benchmark's claim
     is its price, so the price travels with it. CPU seconds are core-seconds (process time)."""
@@ -359,7 +373,8 @@ def aggregate(
             config, dataset = meta.get("config"), meta.get("dataset", split)
             dup_log = list(meta.get("duplicates", []))
             conflicts = list(meta.get("conflicts", []))
-            fidelity, envs = dict(meta.get("fidelity") or {}), list(meta.get("environments") or [])
+            fidelity = dict(meta.get("fidelity_overrides", meta.get("fidelity")) or {})
+            envs = list(meta.get("environments") or [])
         included_ids = {r["run_id"]: r for r in old_runs}
         by_pair = {(r["arch_index"], r["seed"]): r for r in old_runs}
         failed = {f["run_id"]: f for f in old_failed}
@@ -477,7 +492,8 @@ def aggregate(
             dataset=dataset,
             meta={
                 "source": "nb201 run records",
-                "fidelity": fidelity,
+                "fidelity": _effective_fidelity(config, fidelity),
+                "fidelity_overrides": fidelity,
                 "environments": envs,
                 "preset": hp.split("[")[0],
                 "config": config,

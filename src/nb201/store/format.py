@@ -529,6 +529,45 @@ def list_substores(root: str | Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and SEP in p.name and not p.name.startswith("."))
 
 
+def provenance(root: str | Path) -> list[dict[str, Any]]:
+    """One row per sub-store saying how it was made: fidelity, seeds, machines, compute.
+
+    A benchmark is only as credible as its protocol and its price; reports print this so a
+    reader sees both without opening meta.json."""
+    rows = []
+    for path in list_substores(root):
+        meta = read_meta(path)
+        spent = meta.get("compute") or {}
+        machines = sorted(
+            {
+                " · ".join(str(e[k]) for k in ("hostname", "device_name", "platform") if e.get(k))
+                + (f" · {e['threads']} thread(s)" if e.get("threads") else "")
+                for e in meta.get("environments") or []
+            }
+        )
+        rows.append(
+            {
+                "sub-store": path.name,
+                "source": meta.get("source"),
+                "fidelity": meta.get("fidelity"),
+                "seeds": meta.get("seeds"),
+                "archs": meta.get("shape", [None])[0],
+                "runs": spent.get("runs"),
+                "CPU hours": spent.get("cpu_hours"),
+                "CPU s / run": spent.get("cpu_seconds_per_run"),
+                "wall s / run": spent.get("wall_seconds_per_run"),
+                "machines": machines,
+                "software": sorted(
+                    {
+                        f"torch {e.get('torch')}, nb201 {e.get('nb201')}"
+                        for e in meta.get("environments") or []
+                    }
+                ),
+            }
+        )
+    return rows
+
+
 def iter_specs(root: str | Path) -> Iterable[tuple[str, str, Path]]:
     for p in list_substores(root):
         split, _, hp = p.name.partition(SEP)
