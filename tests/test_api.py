@@ -321,6 +321,16 @@ def test_open_by_name(trained, monkeypatch):
         Benchmark.open("no-such-benchmark")
 
 
+def test_open_by_name_under_the_data_dir(trained, monkeypatch, tmp_path):
+    """A moved data directory ($NB201_DATA_DIR) moves the benchmarks looked up by name too."""
+    import shutil
+
+    monkeypatch.delenv("NB201_BENCHMARKS", raising=False)
+    monkeypatch.setenv("NB201_DATA_DIR", str(tmp_path / "elsewhere"))
+    shutil.copytree(trained[0], tmp_path / "elsewhere" / "benchmarks" / "moved")
+    assert Benchmark.open("moved").datasets == ["digits"]
+
+
 def test_store_key_error_is_a_key_error():
     assert issubclass(StoreKeyError, KeyError)
     assert str(StoreKeyError("plain message")) == "plain message"

@@ -193,6 +193,12 @@ def test_table_cache_hit_is_identical_and_not_rebuilt(cifar10_table, monkeypatch
         cost.table((3, 32, 32), 10, N=3, cache_dir=cache)
 
 
+def test_default_cache_follows_the_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("NB201_DATA_DIR", str(tmp_path / "d"))
+    cost.table((1, 8, 8), 10, C=4, N=1)
+    assert [p.suffix for p in (tmp_path / "d" / "cache" / "costs").iterdir()] == [".parquet"]
+
+
 def test_small_table_for_digits(tmp_path):
     df = cost.table((1, 8, 8), 10, C=4, N=1, cache_dir=tmp_path)
     a = Arch.from_string(ALL_CONV3)

@@ -179,7 +179,9 @@ class _View:
 def _benchmark_dirs() -> list[Path]:
     env = os.environ.get("NB201_BENCHMARKS", "")
     dirs = [Path(p) for p in env.split(os.pathsep) if p]
-    return dirs + [Path("data/benchmarks")]
+    from nb201.data.store import data_dir
+
+    return dirs + [data_dir() / "benchmarks"]
 
 
 class Benchmark:
@@ -204,7 +206,8 @@ class Benchmark:
     # ---- opening ------------------------------------------------------------------
     @classmethod
     def open(cls, path_or_name: str | Path, *, seed: int | None = None, verify: bool = False) -> Benchmark:
-        """Open a benchmark folder (or a name looked up in $NB201_BENCHMARKS and data/benchmarks/).
+        """Open a benchmark folder, or a name looked up in $NB201_BENCHMARKS, then in
+        $NB201_DATA_DIR/benchmarks/ (default data/benchmarks/).
 
         Cheap: reads only the small meta files; the data is memory-mapped on first query.
         `verify=True` also checks every data file's SHA-256 (reads everything).

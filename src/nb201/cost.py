@@ -35,7 +35,6 @@ from nb201.fsutil import atomic_write
 from nb201.model import build_network
 from nb201.space import NUM_ARCHS, NUM_EDGES, OPS, Arch, all_archs
 
-DEFAULT_CACHE_DIR = Path("data/cache/costs")
 _TABLE_VERSION = 1  # bump when the table's columns or counting rules change
 COLUMNS = ("index", "arch", "unique_key", "functional_key", "degenerate", "params", "flops")
 
@@ -212,7 +211,11 @@ def table(
     renamed, so an interrupted build never leaves a truncated cache behind.
     """
     shape = _check_config(input_shape, num_classes, C, N)
-    cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
+    if cache_dir is None:
+        from nb201.data.store import default_cache_dir
+
+        cache_dir = default_cache_dir() / "costs"  # beside the other caches, under $NB201_DATA_DIR
+    cache_dir = Path(cache_dir)
     path = _cache_path(cache_dir, shape, int(num_classes), int(C), int(N))
     if path.exists():
         try:
