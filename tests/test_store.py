@@ -456,3 +456,44 @@ def test_really_failed_run_is_reported_not_stored(tmp_path):
     ]
     again = aggregate(tmp_path / "r", tmp_path / "b")  # nothing new, the failure is still reported
     assert again.new_files == 0 and again.substores[f"{r.split}__{r.hp}"].failed == r.failed
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2-exchange", "move-aside"])
+def test_replace_dir_swaps_in_the_new_folder(tmp_path, monkeypatch, exchange):
+    """Both ways of replacing a sub-store end with the new folder and no leftovers; with
+    the exchange, a reader polling meanwhile never finds the folder missing."""
+    import threading
+
+    from nb201 import fsutil
+
+    if not exchange:
+        monkeypatch.setattr(fsutil, "_exchange", lambda a, b: False)
+    else:
+        (tmp_path / "p").mkdir(), (tmp_path / "q").mkdir()
+        if not fsutil._exchange(tmp_path / "p", tmp_path / "q"):
+            pytest.skip("this kernel or file system has no renameat2(RENAME_EXCHANGE)")
+        (tmp_path / "p").rmdir(), (tmp_path / "q").rmdir()
+    final = tmp_path / "sub"
+    final.mkdir()
+    (final / "v").write_text("0")
+    missing = []
+    done = threading.Event()
+
+    def reader() -> None:
+        while not done.is_set():
+            if not final.is_dir():
+                missing.append(1)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    for k in range(1, 200):
+        new = tmp_path / f".sub.tmp{k}"
+        new.mkdir()
+        (new / "v").write_text(str(k))
+        fsutil.replace_dir(new, final)
+    done.set()
+    t.join()
+    assert (final / "v").read_text() == "199"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sub"]
+    if exchange:
+        assert not missing

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nb201.fsutil import replace_dir
 from nb201.space import NUM_ARCHS, Arch
 
 if TYPE_CHECKING:  # pyarrow is imported where tables are read or written: opening stays light
@@ -330,7 +331,7 @@ def write_benchmark(
             meta_out.setdefault(key, val)
         (tmp / META).write_text(json.dumps(meta_out, indent=1, sort_keys=False, default=_json_default))
         final = root / name
-        _replace_dir(tmp, final)
+        replace_dir(tmp, final)  # readers see the old sub-store or the new, never half
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -345,19 +346,6 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"cannot write {type(obj).__name__} into meta.json")
-
-
-def _replace_dir(tmp: Path, final: Path) -> None:
-    """Swap a finished temp folder into place; readers see the old or the new, never half."""
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
 
 
 def _tidy_chunk(
