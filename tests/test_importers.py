@@ -332,3 +332,19 @@ def test_every_epoch_matches_official_results(pth_file, tmp_path):
                     cost = archres.get_compute_costs(dataset)
                     assert b.get_cost_info(index, dataset, hp=hp)["flops"] == pytest.approx(cost["flops"])
     assert checked > 100_000
+
+
+def test_nats_pickle_may_name_only_plain_data_unless_trusted(tmp_path):
+    import bz2
+    import datetime
+    import pickle
+
+    risky = tmp_path / "risky.pickle.pbz2"
+    with bz2.BZ2File(risky, "wb") as fh:
+        pickle.dump({"meta_archs": [], "arch2infos": {}, "when": datetime.date(2020, 1, 1)}, fh)
+    with pytest.raises(ImportFormatError, match=r"beyond plain data.*datetime.*allow_pickle=True"):
+        import_official(risky, tmp_path / "o")
+    # trusted: it is loaded, and then judged on its content (an empty benchmark here)
+    with pytest.raises(ImportFormatError) as caught:
+        import_official(risky, tmp_path / "o", allow_pickle=True)
+    assert "beyond plain data" not in str(caught.value)

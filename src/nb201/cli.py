@@ -139,7 +139,7 @@ def _add_import(sub: argparse._SubParsersAction) -> Handler:
     p.add_argument("--datasets", nargs="+", help="only these splits (default: all)")
     p.add_argument("--hps", nargs="+", help="only these hp settings, e.g. 12 200 (default: all)")
     p.add_argument(
-        "--allow-pickle", action="store_true", help="allow arbitrary pickled objects in a .pth you trust"
+        "--allow-pickle", action="store_true", help="load any pickled object (a .pth/.pbz2 you trust)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return _run_import

@@ -96,11 +96,41 @@ def _load_pth(path: Path, allow_pickle: bool) -> Any:
         raise ImportFormatError(f"{path} is not a readable torch file ({exc}); {_KIND_HELP}.") from None
 
 
-def _load_pbz2(path: Path) -> Any:
+# What the official NATS files are made of: plain containers, numbers and numpy arrays.
+_BUILTINS = ("dict", "list", "tuple", "set", "frozenset", "int", "float", "str", "bytes", "complex")
+_NUMPY_CORE = ("numpy.core.multiarray", "numpy._core.multiarray")
+_PLAIN_GLOBALS = {
+    *(("builtins", n) for n in _BUILTINS),
+    ("collections", "OrderedDict"),
+    ("codecs", "encode"),  # how protocol-2 pickles spell bytes
+    *((m, n) for m in _NUMPY_CORE for n in ("_reconstruct", "scalar")),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+}
+
+
+class _PlainDataUnpickler(pickle.Unpickler):
+    """Unpickles plain data only: a pickle can run any code it names, so a downloaded file
+    is not allowed to name anything else unless the user says they trust it."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _PLAIN_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def _load_pbz2(path: Path, allow_pickle: bool = False) -> Any:
     try:
         with bz2.BZ2File(path, "rb") as fh:
-            return pickle.load(fh)
-    except (OSError, EOFError, pickle.UnpicklingError) as exc:
+            return pickle.load(fh) if allow_pickle else _PlainDataUnpickler(fh).load()
+    except pickle.UnpicklingError as exc:
+        if str(exc).startswith("refusing to load"):
+            raise ImportFormatError(
+                f"{path} holds Python objects beyond plain data ({exc}). If you trust the file, "
+                "re-run with allow_pickle=True (CLI: --allow-pickle)."
+            ) from None
+        raise ImportFormatError(f"{path} is not a readable bz2 pickle ({exc}); {_KIND_HELP}.") from None
+    except (OSError, EOFError) as exc:
         raise ImportFormatError(f"{path} is not a readable bz2 pickle ({exc}); {_KIND_HELP}.") from None
 
 
@@ -230,7 +260,7 @@ def _add_arch(
 def _iter_source(path: Path, kind: str, allow_pickle: bool) -> Iterator[tuple[int, str, Mapping[str, Any]]]:
     """Yield (our index, hp, ArchResults state dict) for every architecture in the source."""
     if kind == "nats-folder":
-        meta = _load_pbz2(path / ("meta" + NATS_EXT))
+        meta = _load_pbz2(path / ("meta" + NATS_EXT), allow_pickle)
         if not isinstance(meta, Mapping) or "meta_archs" not in meta:
             raise ImportFormatError(f"{path / ('meta' + NATS_EXT)} has no 'meta_archs'; {_KIND_HELP}.")
         to_ours = _index_map(list(meta["meta_archs"]), path)
@@ -242,7 +272,7 @@ def _iter_source(path: Path, kind: str, allow_pickle: bool) -> Iterator[tuple[in
         for f in files:
             official = int(f.name.split(".")[0])
             ours, _ = to_ours(official)
-            xdata = _load_pbz2(f)
+            xdata = _load_pbz2(f, allow_pickle)
             if not isinstance(xdata, Mapping):
                 raise ImportFormatError(
                     f"{f}: expected a dict {{hp: ArchResults state}}, got {type(xdata).__name__}."
@@ -250,7 +280,7 @@ def _iter_source(path: Path, kind: str, allow_pickle: bool) -> Iterator[tuple[in
             for hp, state in xdata.items():
                 yield ours, str(hp), state
         return
-    top = _load_pbz2(path) if kind == "nats-file" else _load_pth(path, allow_pickle)
+    top = _load_pbz2(path, allow_pickle) if kind == "nats-file" else _load_pth(path, allow_pickle)
     _check_top(top, path)
     to_ours = _index_map(list(top["meta_archs"]), path)
     for official in sorted(top["arch2infos"]):
@@ -281,6 +311,8 @@ def import_official(
     """Convert an official NAS-Bench-201/NATS-Bench topology file or folder into benchmark folder `out`.
 
     `datasets`/`hps` restrict what is imported. Returns the written sub-store folders.
+    Only plain data is unpickled (containers, numbers, numpy arrays): a pickle can run any
+    code it names. `allow_pickle=True` lifts that for a file you trust.
     """
     path = Path(path)
     kind = detect_kind(path)
