@@ -271,6 +271,23 @@ def test_aggregate_matches_records(runs, tmp_path):
     assert json.loads((tmp_path / "bench" / "report.json").read_text())["substores"][name]["runs"] == 6
 
 
+def test_benchmark_committed_with_its_records_is_known_in_another_clone(runs, tmp_path):
+    """Record files are named relative to the benchmark: a clone (new paths, new mtimes)
+    re-reads the records, finds every one already included, and rewrites nothing."""
+    repo = tmp_path / "repo"
+    shutil.copytree(runs, repo / "runs")
+    aggregate(repo / "runs", repo / "bench")
+    clone = tmp_path / "clone"
+    shutil.copytree(repo, clone, copy_function=shutil.copy)  # as git does: fresh mtimes
+    data = clone / "bench" / f"digits__{HP}" / "data.npy"
+    stamp = data.stat().st_mtime_ns
+    again = aggregate(clone / "runs", clone / "bench")
+    sub = again.substores[f"digits__{HP}"]
+    assert again.new_files == len(_records(runs)) and not again.malformed  # mtimes differ: re-read
+    assert (sub.added, sub.duplicates, sub.conflicts, sub.runs) == (0, [], [], len(_records(runs)))
+    assert data.stat().st_mtime_ns == stamp  # nothing new: not rewritten
+
+
 def test_aggregate_is_incremental(runs, tmp_path):
     files = _records(runs)
     part = tmp_path / "part"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -138,7 +139,20 @@ def _f(x: Any) -> float:
     return float("nan") if x is None else float(x)
 
 
-def _parse(path: Path) -> _Run:
+def _file_key(path: Path, out: Path) -> str:
+    """How the benchmark names a record file: relative to the benchmark folder, so that a
+    benchmark committed with its records still knows them in another clone."""
+    try:
+        return os.path.relpath(path.resolve(), out.resolve())
+    except ValueError:  # another drive (Windows): no relative path exists
+        return str(path.resolve())
+
+
+def _same_file(a: str, b: str, out: Path) -> bool:
+    return (out / a).resolve() == (out / b).resolve()  # keys written as absolute paths still match
+
+
+def _parse(path: Path, key: str) -> _Run:
     """One record file -> _Run; ValueError with the reason when it is not a usable record."""
     st = path.stat()
     try:
@@ -172,7 +186,7 @@ def _parse(path: Path) -> _Run:
         cost = rec.get("cost") or {}
         failure = rec.get("failure") or {}
         return _Run(
-            file=str(path.resolve()),
+            file=key,
             size=st.st_size,
             mtime_ns=st.st_mtime_ns,
             run_id=str(rec["run_id"]),
@@ -305,15 +319,15 @@ def aggregate(
     new_runs: list[_Run] = []
     ingest_rows = list(known.values())
     for path in _record_files(dirs):
-        key = str(path.resolve())
+        key = _file_key(path, out)
         st = path.stat()
-        k = known.get(key)
+        k = known.get(key) or known.get(str(path.resolve()))
         if k is not None and k["size"] == st.st_size and k["mtime_ns"] == st.st_mtime_ns:
             report.known_files += 1
             continue
         report.new_files += 1
         try:
-            run = _parse(path)
+            run = _parse(path, key)
         except ValueError as exc:
             report.malformed.append({"file": str(path), "reason": str(exc)})
             continue
@@ -381,10 +395,12 @@ def aggregate(
         fresh = sorted(
             by_store.get((split, hp), []), key=lambda r: (r.status == "failed", r.finished_at, r.run_id)
         )
+        changed = not folder.is_dir()
         for r in fresh:
             if r.run_id in included_ids:
                 kept = included_ids[r.run_id]
-                if kept["file"] != r.file:  # a copy of an included run (e.g. synced from another machine)
+                if not _same_file(kept["file"], r.file, out):  # a copy (e.g. synced from another machine)
+                    changed = True
                     dup_log.append(
                         {
                             "arch_index": r.arch_index,
@@ -395,7 +411,8 @@ def aggregate(
                             "same_values": _same(values[(r.arch_index, r.seed)], r.values),
                         }
                     )
-                continue  # the same file seen again (rewritten, or the ingest log was lost)
+                continue  # the same file seen again (rewritten, a fresh clone, or the ingest log was lost)
+            changed = True  # a new run, failure, conflict or duplicate: the sub-store is rewritten
             if r.status == "failed":
                 failed[r.run_id] = {
                     "run_id": r.run_id,
@@ -476,7 +493,7 @@ def aggregate(
         rep.missing = [(a, s) for a in want_a for s in want_s if (a, s) not in by_pair]
         total = len(want_a) * len(want_s)
         rep.coverage = (total - len(rep.missing)) / total if total else 0.0
-        if not fresh:
+        if not changed:
             continue  # nothing new for this sub-store: leave its files untouched
         runs_tbl = pa.Table.from_pylist(sorted(old_runs, key=lambda r: (r["arch_index"], r["seed"])))
         write_benchmark(
