@@ -4,10 +4,11 @@ One sub-store per (split, hp). The hp label is the preset name, with the fidelit
 overrides appended when there are any (`digits-cheap[epochs=2]`), because runs of one
 preset at two fidelities are two different benchmarks and must never be averaged.
 
-Incremental: `out/ingest.parquet` remembers every record file already seen (path, size,
-mtime); re-aggregating parses only new files and rebuilds only the sub-stores they touch,
-from the sub-store's own tidy table plus the new runs. A record whose run is already
-included (same run id) is recognised even if the log was lost.
+Incremental: `out/ingest.parquet` remembers every record file already seen (path relative
+to `out`, size, mtime); re-aggregating parses only new files and rebuilds only the
+sub-stores they change, from the sub-store's own tidy table plus the new runs. A record
+whose run is already included (same run id, same file) is recognised even if the log was
+lost or the mtimes changed (a fresh clone of a repository that commits both).
 
 What goes in: runs with status `ok` and `degenerate` (chance-level numbers for cells whose
 output is identically zero are real results). What stays out, and is listed in the
