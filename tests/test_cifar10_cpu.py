@@ -73,3 +73,15 @@ def test_store_is_what_the_committed_records_aggregate_to(sub, tmp_path):
     assert fresh.metrics == sub.metrics
     np.testing.assert_array_equal(fresh.data, sub.data)
     assert json.loads(json.dumps(fresh.meta["compute"])) == sub.meta["compute"]
+
+
+def test_readme_links_resolve_and_include_every_committed_report():
+    """The README is how a visitor finds the reports: every relative link must resolve,
+    and every committed report of this benchmark must be linked."""
+    import re
+
+    text = (REPO / "README.md").read_text()
+    links = {m for m in re.findall(r"\]\(([^)\s#]+)\)", text) if "://" not in m}
+    assert not [link for link in links if not (REPO / link).exists()], "README links to missing files"
+    reports = {str(p.relative_to(REPO)) for p in (REPO / "reports" / "cifar10-cpu").glob("*.html")}
+    assert reports and reports <= links
