@@ -116,7 +116,9 @@ def test_run_id_hashes_the_resolved_config():
 
 
 def test_bad_config_inputs_raise_clear_errors():
-    with pytest.raises(KeyError, match="unknown preset 'nope'.*12, 200, cpu-cifar, cpu-cifar-8ep, digits-cheap"):
+    with pytest.raises(
+        KeyError, match="unknown preset 'nope'.*12, 200, cpu-cifar, cpu-cifar-8ep, digits-cheap"
+    ):
         load_preset("nope")
     with pytest.raises(KeyError, match="unknown fidelity knob 'epoch'.*valid knobs"):
         resolve_config("12", {"epoch": 3})
