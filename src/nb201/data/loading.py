@@ -9,7 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from . import folder, official
+from nb201.util import hash_files
+
+from . import folder, official_archives
+from .cache import cached_arrays, default_cache_dir, hash_bytes, safe_name
 from .imagedata import (
     CIFAR10_MEAN,
     CIFAR10_STD,
@@ -21,9 +24,10 @@ from .imagedata import (
     channel_stats,
 )
 from .splits import stratified_partition
-from .store import cached_arrays, default_cache_dir, hash_bytes, hash_files, safe_name
 
 CACHE_FORMAT = 1  # bump when a reader's output changes, so old cache entries are not reused
+# The built-in datasets (the paper's three and the embedded digits): the one list, also used by
+# nb201.train.config to tell a built-in split (`<dataset>` or `<dataset>-valid`) from a folder one.
 BUILTIN = ("cifar10", "cifar100", "ImageNet16-120", "digits")
 FOLDER_PREFIX = "folder:"
 DIGITS_TEST_FRACTION = 1 / 3
@@ -115,27 +119,27 @@ def load_dataset(
             "(resize batches in the training loop instead)."
         )
     build: Callable[[], tuple[dict[str, np.ndarray], tuple[str, ...]]]
-    if name in official.CIFAR_FORMATS:
-        fmt = official.CIFAR_FORMATS[name]
-        source = official.fetch_cifar(fmt, root, download)
+    if name in official_archives.CIFAR_FORMATS:
+        fmt = official_archives.CIFAR_FORMATS[name]
+        source = official_archives.fetch_cifar(fmt, root, download)
         files = [source] if source.is_file() else [source / f for f in (*fmt.train_files, *fmt.test_files)]
         missing = [str(f) for f in files if not f.is_file()]
         if missing:
             raise FileNotFoundError(f"{name}: {missing} missing; re-extract or re-download {fmt.url}.")
-        check = official.verify_default() if verify is None else verify
+        check = official_archives.verify_default() if verify is None else verify
 
         def build() -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
             if check and source.is_file():
-                official.check_md5(fmt, source)
-            return official.read_cifar(fmt, source)
+                official_archives.check_md5(fmt, source)
+            return official_archives.read_cifar(fmt, source)
 
         key = hash_files(files)
     elif name == "ImageNet16-120":
-        files = official.locate_imagenet16(root)
+        files = official_archives.locate_imagenet16(root)
         key = hash_files(files)
 
         def build() -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
-            return official.read_imagenet16(files)
+            return official_archives.read_imagenet16(files)
 
         source = files[0].parent
     elif name == "digits":

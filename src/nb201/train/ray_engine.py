@@ -24,8 +24,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nb201.data.store import ENV_DATA_DIR
-from nb201.train.engine import RunOutcome
+from nb201.data.cache import ENV_DATA_DIR
+from nb201.train.outcome import RunOutcome
 
 if TYPE_CHECKING:
     from nb201.train.config import RunSpec
