@@ -533,6 +533,35 @@ def test_which_failures_are_expected(exc, expected):
     assert is_expected_failure(exc) is expected
 
 
+def test_the_ray_engine_applies_the_same_rule(tmp_path):
+    """RayEngine._collect with a stand-in for ray (no cluster): an expected failure inside the
+    task is a `failed` outcome, a bug is raised."""
+    import types
+
+    from nb201.train.ray_engine import RayEngine
+
+    class RayError(Exception):
+        pass
+
+    class RayTaskError(RayError):
+        def __init__(self, cause):
+            super().__init__(f"worker traceback of {cause!r}")
+            self.cause = cause
+
+    def fake_ray(cause):
+        def get(ref):
+            raise RayTaskError(cause)
+
+        errors = types.SimpleNamespace(RayTaskError=RayTaskError, RayError=RayError)
+        return types.SimpleNamespace(get=get, exceptions=errors)
+
+    engine, s = RayEngine(), spec()
+    out = engine._collect(fake_ray(FileNotFoundError("no such dataset")), None, s)
+    assert out.status == "failed" and out.path == "" and "no such dataset" in out.reason
+    with pytest.raises(RayTaskError, match="KeyError"):
+        engine._collect(fake_ray(KeyError("lr")), None, s)
+
+
 def test_run_outcome_keeps_its_public_names():
     from nb201.train import RunOutcome, engine, outcome
 
