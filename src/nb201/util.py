@@ -13,6 +13,7 @@ This module sits below every other nb201 module and imports none of them.
 
 from __future__ import annotations
 
+import _compat_pickle
 import builtins
 import codecs
 import collections
@@ -94,6 +95,10 @@ class PlainDataUnpickler(pickle.Unpickler):
     `pickle.UnpicklingError("refusing to load <module>.<name> ...")` before it is imported."""
 
     def find_class(self, module: str, name: str) -> Any:
+        # Python 2 names (protocol < 3 pickles say `__builtin__.set`), mapped as pickle does.
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         try:
             return PLAIN_DATA_GLOBALS[(module, name)]
         except KeyError:
