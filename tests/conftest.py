@@ -1,11 +1,17 @@
-"""Shared fixtures: where the real data lives, and how absence is handled.
+"""Shared fixtures: where the real data lives, and how absence is handled; the test tiers.
 
 Tests that need `../shared` skip with a reason when it is absent; CI sets
 NB201_REQUIRE_SHARED=1 so that absence fails loudly instead of passing silently.
+
+Tiers: `pytest -m "not slow"` (`make test-fast`) runs the units; the `slow` marker is set
+here, in one place, on whole files (notebooks under papermill, the Ray cluster, the
+committed CPU benchmark) and on every test that reads real data from `../shared`. The full
+suite (`make test`, what CI and the README run) includes them.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from pathlib import Path
 
@@ -35,3 +41,23 @@ def cifar10_jpeg_zip() -> Path:
 def calibration_csv() -> Path:
     """Full-protocol accuracies of 60 calibration architectures."""
     return _shared_file("calibration/nb201-calibration-60.csv")
+
+
+# Files whose every test is slow: notebooks executed under papermill, a real Ray cluster,
+# the checks of the committed CPU benchmark.
+SLOW_FILES = ("test_notebooks*.py", "test_ray.py", "test_cifar10_cpu.py")
+# Fixtures that hand a test real data from ../shared.
+REAL_DATA_FIXTURES = frozenset({"cifar10_jpeg_zip", "calibration_csv"})
+
+
+def is_slow(filename: str, fixturenames: tuple[str, ...] | list[str]) -> bool:
+    """The tier rule: in a slow file, or using real data."""
+    return any(fnmatch.fnmatch(filename, pattern) for pattern in SLOW_FILES) or bool(
+        REAL_DATA_FIXTURES.intersection(fixturenames)
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if is_slow(item.path.name, getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -25,13 +25,13 @@ from nb201.data import (
     get_split,
     load_dataset,
     normalize,
-    official,
     paper_cifar10_valid,
     stratified_partition,
     stratified_subset,
     valid_splits,
 )
 from nb201.data import folder as folder_mod
+from nb201.data import official_archives as official
 from nb201.data.imagedata import CIFAR10_MEAN, CIFAR10_STD
 
 

@@ -499,6 +499,75 @@ def test_a_crashing_run_is_reported_not_recorded_and_the_sweep_goes_on(tmp_path,
     )
 
 
+def test_a_bug_in_a_run_is_a_traceback_not_a_failed_row(tmp_path, monkeypatch):
+    """Only failures of the machine or the inputs become `failed` outcomes; a bug (here a
+    TypeError inside the epoch loop) stops the sweep with its own traceback."""
+
+    def buggy(*args, **kwargs):
+        raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
+
+    monkeypatch.setattr(loop, "train_epoch", buggy)
+    with pytest.raises(TypeError, match="unsupported operand"):
+        list(LocalEngine(num_threads=1).map([spec()], str(tmp_path)))
+    with pytest.raises(TypeError, match="unsupported operand"):
+        sweep([CHEAP], "digits", "digits-cheap", seeds=[777], fidelity=TINY, out_dir=tmp_path, progress=False)
+
+
+@pytest.mark.parametrize(
+    "exc, expected",
+    [
+        (MemoryError(), True),
+        (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), True),
+        (RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8 bytes"), True),
+        (FileNotFoundError("no such dataset"), True),
+        (OSError(28, "No space left on device"), True),
+        (RuntimeError("mat1 and mat2 shapes cannot be multiplied"), False),
+        (KeyError("lr"), False),
+        (ValueError("bad"), False),
+        (ZeroDivisionError(), False),
+    ],
+)
+def test_which_failures_are_expected(exc, expected):
+    from nb201.train.outcome import is_expected_failure
+
+    assert is_expected_failure(exc) is expected
+
+
+def test_the_ray_engine_applies_the_same_rule(tmp_path):
+    """RayEngine._collect with a stand-in for ray (no cluster): an expected failure inside the
+    task is a `failed` outcome, a bug is raised."""
+    import types
+
+    from nb201.train.ray_engine import RayEngine
+
+    class RayError(Exception):
+        pass
+
+    class RayTaskError(RayError):
+        def __init__(self, cause):
+            super().__init__(f"worker traceback of {cause!r}")
+            self.cause = cause
+
+    def fake_ray(cause):
+        def get(ref):
+            raise RayTaskError(cause)
+
+        errors = types.SimpleNamespace(RayTaskError=RayTaskError, RayError=RayError)
+        return types.SimpleNamespace(get=get, exceptions=errors)
+
+    engine, s = RayEngine(), spec()
+    out = engine._collect(fake_ray(FileNotFoundError("no such dataset")), None, s)
+    assert out.status == "failed" and out.path == "" and "no such dataset" in out.reason
+    with pytest.raises(RayTaskError, match="KeyError"):
+        engine._collect(fake_ray(KeyError("lr")), None, s)
+
+
+def test_run_outcome_keeps_its_public_names():
+    from nb201.train import RunOutcome, engine, outcome
+
+    assert RunOutcome is outcome.RunOutcome is engine.RunOutcome
+
+
 def test_bf16_precision_is_an_opt_in_knob_with_its_own_run_id(tmp_path):
     fp32, bf16 = spec(), spec(precision="bf16")
     assert fp32.config["precision"] == "fp32" and fp32.run_id != bf16.run_id

@@ -212,7 +212,7 @@ def table(
     """
     shape = _check_config(input_shape, num_classes, C, N)
     if cache_dir is None:
-        from nb201.data.store import default_cache_dir
+        from nb201.data.cache import default_cache_dir
 
         cache_dir = default_cache_dir() / "costs"  # beside the other caches, under $NB201_DATA_DIR
     cache_dir = Path(cache_dir)

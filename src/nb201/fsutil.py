@@ -7,6 +7,7 @@ to disk, then `os.replace`, which is atomic on POSIX file systems.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -57,7 +58,8 @@ def atomic_write_json(path: str | Path, obj: Any, **dumps_kwargs: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, **dumps_kwargs) + "\n")
 
 
-_RENAME_EXCHANGE = 2  # linux/fs.h
+# Not in the os module: linux/fs.h and fcntl.h.
+_RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
 
@@ -80,7 +82,7 @@ def _exchange(a: Path, b: Path) -> bool:
     if rc == 0:
         return True
     err = ctypes.get_errno()
-    if err in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: not supported here
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # not supported here
         return False
     raise OSError(err, os.strerror(err), str(b))
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .cache import data_dir
 from .imagedata import ImageData, channel_stats
 from .loading import dataset_names, load_dataset
 from .splits import (
@@ -24,7 +25,6 @@ from .splits import (
     stratified_subset,
     valid_splits,
 )
-from .store import data_dir
 
 if TYPE_CHECKING:
     from .augment import Augment, normalize

@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .store import hash_bytes, hash_files
+from nb201.util import hash_files
+
+from .cache import hash_bytes
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .store import hash_bytes
+from .cache import hash_bytes
 
 # Per-channel statistics the paper used, in [0, 1] units (the original code wrote them
 # as x/255). Datasets without published numbers get theirs from their training pool.

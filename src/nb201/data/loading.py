@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import folder, official
+from nb201.util import hash_files
+
+from . import folder, official_archives
+from .cache import cached_arrays, default_cache_dir, hash_bytes, safe_name
 from .imagedata import (
     CIFAR10_MEAN,
     CIFAR10_STD,
@@ -21,9 +25,10 @@ from .imagedata import (
     channel_stats,
 )
 from .splits import stratified_partition
-from .store import cached_arrays, default_cache_dir, hash_bytes, hash_files, safe_name
 
 CACHE_FORMAT = 1  # bump when a reader's output changes, so old cache entries are not reused
+# The built-in datasets (the paper's three and the embedded digits): the one list, also used by
+# nb201.train.config to tell a built-in split (`<dataset>` or `<dataset>-valid`) from a folder one.
 BUILTIN = ("cifar10", "cifar100", "ImageNet16-120", "digits")
 FOLDER_PREFIX = "folder:"
 DIGITS_TEST_FRACTION = 1 / 3
@@ -80,6 +85,79 @@ def _read_digits() -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
     return arrays, tuple(str(k) for k in range(10))
 
 
+_Decoder = Callable[[], tuple[dict[str, np.ndarray], tuple[str, ...]]]
+
+
+@dataclass(frozen=True)
+class _Source:
+    """A dataset's source, located: its (final) name, the path recorded in the cache entry,
+    the content key of its files, and how to decode it (called only on a cache miss)."""
+
+    name: str
+    path: Path
+    key: str
+    build: _Decoder
+
+
+def _cifar(name: str, root: str | Path | None, download: bool, verify: bool | None) -> _Source:
+    fmt = official_archives.CIFAR_FORMATS[name]
+    source = official_archives.fetch_cifar(fmt, root, download)
+    files = [source] if source.is_file() else [source / f for f in (*fmt.train_files, *fmt.test_files)]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{name}: {missing} missing; re-extract or re-download {fmt.url}.")
+    check = official_archives.verify_default() if verify is None else verify
+
+    def build() -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
+        if check and source.is_file():
+            official_archives.check_md5(fmt, source)
+        return official_archives.read_cifar(fmt, source)
+
+    return _Source(name, source, hash_files(files), build)
+
+
+def _imagenet16(name: str, root: str | Path | None) -> _Source:
+    files = official_archives.locate_imagenet16(root)
+    key = hash_files(files)
+    return _Source(name, files[0].parent, key, lambda: official_archives.read_imagenet16(files))
+
+
+def _folder(name: str, root: str | Path | None, size: tuple[int, int] | None, workers: int | None) -> _Source:
+    source = Path(name[len(FOLDER_PREFIX) :]).expanduser()
+    if root is not None and not source.is_absolute():
+        source = Path(root) / source
+    listing = None if source.is_file() else folder.list_folder(source)
+    key = folder.folder_key(listing) if listing is not None else hash_files([source])
+
+    def build() -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
+        found = listing if listing is not None else folder.list_folder(source)
+        return folder.decode_folder(found, size, workers), found.classes
+
+    return _Source(folder_dataset_name(source), source, key, build)
+
+
+def _locate(
+    name: str,
+    root: str | Path | None,
+    *,
+    download: bool,
+    verify: bool | None,
+    size: tuple[int, int] | None,
+    workers: int | None,
+) -> _Source:
+    """Find the source of dataset `name` (downloading CIFAR when allowed) and key its content."""
+    if name in official_archives.CIFAR_FORMATS:
+        return _cifar(name, root, download, verify)
+    if name == "ImageNet16-120":
+        return _imagenet16(name, root)
+    if name == "digits":
+        source = _digits_source()
+        return _Source(name, source, hash_files([source]), _read_digits)
+    if name.startswith(FOLDER_PREFIX):
+        return _folder(name, root, size, workers)
+    raise ValueError(f"unknown dataset {name!r}; valid datasets: {list(dataset_names())}.")
+
+
 def load_dataset(
     name: str,
     root: str | Path | None = None,
@@ -114,48 +192,8 @@ def load_dataset(
             f"image_size applies to folder datasets only; {name} has a fixed size "
             "(resize batches in the training loop instead)."
         )
-    build: Callable[[], tuple[dict[str, np.ndarray], tuple[str, ...]]]
-    if name in official.CIFAR_FORMATS:
-        fmt = official.CIFAR_FORMATS[name]
-        source = official.fetch_cifar(fmt, root, download)
-        files = [source] if source.is_file() else [source / f for f in (*fmt.train_files, *fmt.test_files)]
-        missing = [str(f) for f in files if not f.is_file()]
-        if missing:
-            raise FileNotFoundError(f"{name}: {missing} missing; re-extract or re-download {fmt.url}.")
-        check = official.verify_default() if verify is None else verify
-
-        def build() -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
-            if check and source.is_file():
-                official.check_md5(fmt, source)
-            return official.read_cifar(fmt, source)
-
-        key = hash_files(files)
-    elif name == "ImageNet16-120":
-        files = official.locate_imagenet16(root)
-        key = hash_files(files)
-
-        def build() -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
-            return official.read_imagenet16(files)
-
-        source = files[0].parent
-    elif name == "digits":
-        source = _digits_source()
-        key = hash_files([source])
-        build = _read_digits
-    elif name.startswith(FOLDER_PREFIX):
-        source = Path(name[len(FOLDER_PREFIX) :]).expanduser()
-        if root is not None and not source.is_absolute():
-            source = Path(root) / source
-        listing = None if source.is_file() else folder.list_folder(source)
-        key = folder.folder_key(listing) if listing is not None else hash_files([source])
-
-        def build() -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
-            found = listing if listing is not None else folder.list_folder(source)
-            return folder.decode_folder(found, size, workers), found.classes
-
-        name = folder_dataset_name(source)
-    else:
-        raise ValueError(f"unknown dataset {name!r}; valid datasets: {list(dataset_names())}.")
+    src = _locate(name, root, download=download, verify=verify, size=size, workers=workers)
+    name, source, key, build = src.name, src.path, src.key, src.build
 
     def build_entry() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays, classes = build()

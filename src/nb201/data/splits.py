@@ -18,8 +18,8 @@ import numpy as np
 
 from nb201.fsutil import atomic_write_bytes
 
+from .cache import default_splits_dir, safe_name
 from .imagedata import ImageData
-from .store import default_splits_dir, safe_name
 
 SPLIT_SEED = 1021  # the seed of the paper's cifar10-valid split, reused for ours
 PAPER_CIFAR10_TRAIN = 50_000

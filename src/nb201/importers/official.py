@@ -34,6 +34,7 @@ import numpy as np
 
 from nb201.space import Arch
 from nb201.store.format import StoreError, write_benchmark
+from nb201.util import REFUSED, load_plain_pickle
 
 NATS_EXT = ".pickle.pbz2"
 PTH_HPS = {"less": "12", "full": "200"}
@@ -96,35 +97,13 @@ def _load_pth(path: Path, allow_pickle: bool) -> Any:
         raise ImportFormatError(f"{path} is not a readable torch file ({exc}); {_KIND_HELP}.") from None
 
 
-# What the official NATS files are made of: plain containers, numbers and numpy arrays.
-_BUILTINS = ("dict", "list", "tuple", "set", "frozenset", "int", "float", "str", "bytes", "complex")
-_NUMPY_CORE = ("numpy.core.multiarray", "numpy._core.multiarray")
-_PLAIN_GLOBALS = {
-    *(("builtins", n) for n in _BUILTINS),
-    ("collections", "OrderedDict"),
-    ("codecs", "encode"),  # how protocol-2 pickles spell bytes
-    *((m, n) for m in _NUMPY_CORE for n in ("_reconstruct", "scalar")),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-}
-
-
-class _PlainDataUnpickler(pickle.Unpickler):
-    """Unpickles plain data only: a pickle can run any code it names, so a downloaded file
-    is not allowed to name anything else unless the user says they trust it."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _PLAIN_GLOBALS:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-
-
 def _load_pbz2(path: Path, allow_pickle: bool = False) -> Any:
     try:
         with bz2.BZ2File(path, "rb") as fh:
-            return pickle.load(fh) if allow_pickle else _PlainDataUnpickler(fh).load()
+            # Plain data only (nb201.util.PLAIN_DATA_GLOBALS), unless the user trusts the file.
+            return pickle.load(fh) if allow_pickle else load_plain_pickle(fh)
     except pickle.UnpicklingError as exc:
-        if str(exc).startswith("refusing to load"):
+        if str(exc).startswith(REFUSED):
             raise ImportFormatError(
                 f"{path} holds Python objects beyond plain data ({exc}). If you trust the file, "
                 "re-run with allow_pickle=True (CLI: --allow-pickle)."

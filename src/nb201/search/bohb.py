@@ -19,23 +19,28 @@ If the benchmark has no 200-epoch curves for the search split, the curves of its
 the most epochs `E` are used and a budget `b` reads `max(1, int(b * E / 200))` epochs
 (12-epoch curves: 1, 4 and 12).
 
-How it runs: hpbandster's `Master` normally talks to its workers through a Pyro4 name
-server. We keep hpbandster's optimizer, its config generator and its `Master.run`
-scheduling loop unchanged and swap only the dispatcher for an in-process one that computes
-each job synchronously. With one worker the original also ran one job at a time, so the
-sequence of decisions is the same; there is no network, no thread race, and a run is
-deterministic: ConfigSpace is seeded from the run's seed and the global `numpy.random`
-and `random` states (which hpbandster and statsmodels draw from) are seeded for the
-duration of the run and restored afterwards.
+How it runs: hpbandster's `Master` talks to its workers through a Pyro4 name server and
+threads. We drive hpbandster's own parts without it: its BOHB config generator (the KDE
+model), its `SuccessiveHalving` brackets with the budgets and bracket sizes of its `BOHB`
+optimizer, and its `Result` for the incumbent; `_drive` is `Master.run` for one worker that
+computes each job before the next is chosen (the original also ran one job at a time, so
+the sequence of decisions is the same). No hpbandster module attribute is replaced.
+
+The one global this needs is numpy's: hpbandster's config generator draws from the global
+`numpy.random` (`np.random.rand`, `randint`, `choice`) and takes no generator, so a run
+seeds it from the run's seed and restores the caller's state afterwards
+(`_seeded_global_numpy`), holding a lock so that two BOHB runs in one process do not draw
+from each other's stream. ConfigSpace has its own generator, seeded from the same seed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import random
 import threading
+import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -43,7 +48,8 @@ import numpy as np
 from nb201.search.base import ALGORITHMS, SearchEnv, index_of, ops_of, register
 from nb201.space import EDGES, OPS
 
-_PATCH_LOCK = threading.Lock()
+# hpbandster's config generator draws from numpy's global RNG: one BOHB run at a time owns it.
+_GLOBAL_NUMPY_LOCK = threading.Lock()
 # hpbandster logs a warning whenever the statsmodels KDE cannot score a categorical value it
 # has not seen, which is routine here; keep its chatter off the console unless asked for.
 _LOG = logging.getLogger("nb201.search.bohb")
@@ -52,42 +58,79 @@ _LOG.propagate = False
 
 
 class _Stop(Exception):
-    """Raised inside hpbandster's loop when the simulated clock refuses the next job."""
+    """Raised by a job when the simulated clock refuses it; ends the search."""
 
 
-class _SyncDispatcher:
-    """Stands in for `hpbandster.core.dispatcher.Dispatcher`: one in-process worker that
-    computes each submitted job before `submit_job` returns."""
+@contextlib.contextmanager
+def _seeded_global_numpy(seed: int) -> Iterator[None]:
+    """Seed `numpy.random`'s global state for the block and restore the caller's after.
 
-    compute: Callable[[dict, float], dict] | None = None
+    The only global BOHB touches, and only because hpbandster cannot be given a generator.
+    The lock keeps concurrent BOHB runs in one process apart; other code that draws from
+    the global numpy RNG in another thread during the block would still perturb the run.
+    """
+    with _GLOBAL_NUMPY_LOCK:
+        state = np.random.get_state()
+        np.random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(state)
 
-    def __init__(self, new_result_callback: Callable, queue_callback: Callable | None = None, **_: Any):
-        from hpbandster.core.dispatcher import Job
 
-        self._job_cls = Job
-        self.new_result_callback = new_result_callback
-        self.queue_callback = queue_callback
+def _budgets(min_budget: float, max_budget: float, eta: float) -> np.ndarray:
+    """hpbandster `BOHB`'s budget ladder: max_budget * eta^-k, k = S-1 .. 0 (12..200, eta 3:
+    22.2, 66.7, 200)."""
+    max_sh_iter = -int(np.log(min_budget / max_budget) / np.log(eta)) + 1
+    return max_budget * np.power(eta, -np.linspace(max_sh_iter - 1, 0, max_sh_iter))
 
-    def run(self) -> None:  # the Master starts this in a thread; nothing to serve
-        return None
 
-    def number_of_workers(self) -> int:
-        return 1
+def _bracket(iteration: int, budgets: np.ndarray, eta: float, sampler: Callable) -> Any:
+    """hpbandster `BOHB.get_next_iteration`: the `iteration`-th successive-halving bracket."""
+    from hpbandster.optimizers.iterations import SuccessiveHalving
 
-    def trigger_discover_worker(self) -> None:
-        return None
+    max_sh_iter = len(budgets)
+    s = max_sh_iter - 1 - (iteration % max_sh_iter)  # number of halvings in this bracket
+    n0 = int(np.floor(max_sh_iter / (s + 1)) * eta**s)
+    ns = [max(int(n0 * (eta ** (-i))), 1) for i in range(s + 1)]
+    return SuccessiveHalving(
+        HPB_iter=iteration, num_configs=ns, budgets=budgets[(-s - 1) :], config_sampler=sampler
+    )
 
-    def submit_job(self, id: tuple, **kwargs: Any) -> None:
-        job = self._job_cls(id, **kwargs)
+
+def _drive(generator: Any, budgets: np.ndarray, eta: float, compute: Callable[[dict, float], dict]) -> list:
+    """hpbandster's `Master.run` with one synchronous worker, until `compute` raises `_Stop`.
+
+    Each step asks the open brackets, oldest first, for their next job, and opens a new
+    bracket when none has one; the job's result is registered with its bracket and then
+    with the config generator, in that order, exactly as `Master.job_callback` does.
+    Returns the brackets (their `.data` is what `hpbandster.core.result.Result` reads).
+    """
+    from hpbandster.core.dispatcher import Job
+
+    brackets: list = []
+    while True:
+        job_spec = None
+        for bracket in brackets:
+            if not bracket.is_finished:
+                job_spec = bracket.get_next_run()
+                if job_spec is not None:
+                    break
+        if job_spec is None:
+            brackets.append(_bracket(len(brackets), budgets, eta, generator.get_config))
+            continue
+        config_id, config, budget = job_spec
+        job = Job(config_id, config=config, budget=budget, working_directory=".")
+        job.worker_name = "in-process"
         job.time_it("submitted")
         job.time_it("started")
-        job.worker_name = "in-process"
-        job.result = self.compute(kwargs["config"], kwargs["budget"])
+        try:
+            job.result = compute(config, budget)
+        except _Stop:
+            return brackets
         job.time_it("finished")
-        self.new_result_callback(job)
-
-    def shutdown(self, shutdown_workers: bool = False) -> None:
-        return None
+        brackets[config_id[0]].register_result(job)
+        generator.new_result(job)
 
 
 def _check(settings: Mapping[str, Any]) -> None:
@@ -125,9 +168,8 @@ def bohb(
     min_bandwidth: float = 0.3,
     top_n_percent: int = 15,
 ) -> int | None:
-    import hpbandster.core.master as hb_master
     from hpbandster.core.result import Result
-    from hpbandster.optimizers import BOHB as HpBandSterBOHB
+    from hpbandster.optimizers.config_generators.bohb import BOHB as KDEConfigGenerator
 
     names = [f"{j}<-{i}" for i, j in EDGES]
     op_id = {op: k for k, op in enumerate(OPS)}
@@ -147,45 +189,24 @@ def bohb(
         return {"loss": 100.0 - reward, "info": {"arch": arch, "epochs": epochs}}
 
     seed = int(rng.integers(2**31 - 1))
-    np_state, py_state = np.random.get_state(), random.getstate()
-    np.random.seed(seed)
-    random.seed(seed)
-    try:
-        with warnings.catch_warnings():
-            # ConfigSpace 1.x deprecations inside hpbandster; statsmodels' RNG notice.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", FutureWarning)
-            with _PATCH_LOCK:
-                original = hb_master.Dispatcher
-                hb_master.Dispatcher = _SyncDispatcher
-                try:
-                    opt = HpBandSterBOHB(
-                        configspace=configspace(seed),
-                        run_id=f"nb201-bohb-{seed}",
-                        eta=eta,
-                        min_budget=min_budget,
-                        max_budget=max_budget,
-                        num_samples=num_samples,
-                        random_fraction=random_fraction,
-                        bandwidth_factor=bandwidth_factor,
-                        min_bandwidth=min_bandwidth,
-                        top_n_percent=top_n_percent,
-                        logger=_LOG,
-                    )
-                finally:
-                    hb_master.Dispatcher = original
-            opt.dispatcher.compute = compute
-            opt.config_generator.logger = _LOG
-            opt.adjust_queue_size(1)
-            try:
-                opt.run(n_iterations=10**9)  # ends only when the clock refuses a job
-            except _Stop:
-                pass
-        result = Result([it.data for it in opt.iterations], opt.config)
-        incumbent = result.get_incumbent_id()
-    finally:
-        np.random.set_state(np_state)
-        random.setstate(py_state)
+    budgets = _budgets(min_budget, max_budget, eta)
+    with _seeded_global_numpy(seed), warnings.catch_warnings():
+        # ConfigSpace 1.x deprecations inside hpbandster; statsmodels' RNG notice.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        generator = KDEConfigGenerator(
+            configspace=configspace(seed),
+            top_n_percent=top_n_percent,
+            num_samples=num_samples,
+            random_fraction=random_fraction,
+            bandwidth_factor=bandwidth_factor,
+            min_bandwidth=min_bandwidth,
+            logger=_LOG,
+        )
+        started = time.time()  # hpbandster keeps wall-clock stamps relative to the run's start
+        brackets = _drive(generator, budgets, eta, compute)
+    result = Result([b.data for b in brackets], {"max_budget": max_budget, "time_ref": started})
+    incumbent = result.get_incumbent_id()
     if incumbent is None:
         return None  # nothing reached max_budget: the env's incumbent is the largest budget's best
     # The incumbent's own run tells which (possibly projected) cell was trained.

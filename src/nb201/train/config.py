@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nb201.data.loading import BUILTIN as BUILTIN_DATASETS
 from nb201.space import Arch
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs" / "presets"
@@ -143,14 +144,13 @@ def resolve_config(preset: str, fidelity: dict[str, Any] | None = None) -> dict[
     return config
 
 
-# Built-in datasets, whose splits are named `<dataset>` or `<dataset>-valid`. `folder:`
-# datasets are given as an explicit (dataset, split) pair.
-_BUILTIN = ("cifar10", "cifar100", "ImageNet16-120", "digits")
-
-
 def dataset_for_split(split: str) -> str:
-    """The built-in dataset a named split belongs to (`cifar10-valid` -> `cifar10`)."""
-    if split.endswith("-valid") and split[: -len("-valid")] in _BUILTIN:
+    """The built-in dataset a named split belongs to (`cifar10-valid` -> `cifar10`).
+
+    Built-in datasets (`nb201.data.loading.BUILTIN`) name their splits `<dataset>` or
+    `<dataset>-valid`; `folder:` datasets are given as an explicit (dataset, split) pair.
+    """
+    if split.endswith("-valid") and split[: -len("-valid")] in BUILTIN_DATASETS:
         return split[: -len("-valid")]
     return split
 

@@ -24,8 +24,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nb201.data.store import ENV_DATA_DIR
-from nb201.train.engine import RunOutcome
+from nb201.data.cache import ENV_DATA_DIR
+from nb201.train.outcome import RunOutcome, is_expected_failure
 
 if TYPE_CHECKING:
     from nb201.train.config import RunSpec
@@ -74,8 +74,10 @@ class RayEngine:
         fraction: 0.25 packs four small networks on one GPU.
     max_retries: how often Ray restarts a task whose worker process or node died; each
         restart resumes from the run's last epoch checkpoint. An exception raised by the
-        run itself is not retried (it would fail the same way): it becomes a `failed`
-        outcome, without a record, so a later sweep tries that run again.
+        run itself is not retried (it would fail the same way). As with `LocalEngine`, one
+        that `nb201.train.outcome.is_expected_failure` accepts (out of memory, a missing
+        or unreadable file) becomes a `failed` outcome without a record, so a later sweep
+        tries that run again; any other (a bug) is raised here with the worker's traceback.
     runtime_env: passed to `ray.init` (e.g. {"env_vars": {...}}); nb201 must already be
         installed on every node, see docs/cluster.md.
     max_in_flight: tasks submitted but not finished at any time; default twice the number
@@ -302,11 +304,14 @@ class RayEngine:
                     yield RunOutcome(rid, "skipped", None, 0.0, first.path)
 
     def _collect(self, ray, ref, spec: RunSpec) -> RunOutcome:
-        """The task's outcome; a run that raised or whose workers kept dying is `failed`."""
+        """The task's outcome: `failed` for an expected failure (see `is_expected_failure`) or
+        workers that kept dying; a bug in the run is raised."""
         try:
             outcome = ray.get(ref)
         except ray.exceptions.RayTaskError as e:  # run_one itself raised (bad input, bug, OOM)
             cause = e.cause if getattr(e, "cause", None) is not None else e
+            if not is_expected_failure(cause):
+                raise  # a bug: the RayTaskError carries the worker's traceback
             head = "".join(traceback.format_exception_only(type(cause), cause)).strip()
             return RunOutcome(spec.run_id, "failed", f"{head}\n{str(e)[-2000:]}", 0.0, "")
         except ray.exceptions.RayError as e:  # worker/node died more than max_retries times

@@ -25,7 +25,7 @@ from nb201.model import build_network
 from nb201.space import Arch
 from nb201.train import loop, records
 from nb201.train.config import RunSpec
-from nb201.train.engine import RunOutcome
+from nb201.train.outcome import RunOutcome
 
 
 @contextlib.contextmanager

@@ -2,18 +2,16 @@
 
 Both formats are pickled dicts whose `data` rows are images flattened channel-first
 (R plane, G plane, B plane); we return channels-last uint8 arrays like every other reader.
-Pickles can execute code, so they are read with an unpickler that only admits the numpy
-array constructors these files use: a corrupt or foreign file fails with a clear error
-instead of running anything.
+Pickles can execute code, so they are read with `nb201.util.PlainDataUnpickler`, which only
+admits plain data and the numpy array constructors these files use: a corrupt or foreign
+file fails with a clear error instead of running anything.
 """
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import io
 import os
-import pickle
 import tarfile
 import urllib.error
 import urllib.request
@@ -26,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from .store import default_raw_dir, hash_files
+from nb201.util import hash_files, load_plain_pickle
+
+from .cache import default_raw_dir
 
 
 @dataclass(frozen=True)
@@ -90,33 +90,11 @@ def verify_default() -> bool:
 
 
 # ---- safe unpickling --------------------------------------------------------------------
-_NUMPY_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
-    ("numpy.core.multiarray", "scalar"): np._core.multiarray.scalar,
-    ("numpy._core.multiarray", "scalar"): np._core.multiarray.scalar,
-    ("numpy.core.numeric", "_frombuffer"): np._core.numeric._frombuffer,
-    ("numpy._core.numeric", "_frombuffer"): np._core.numeric._frombuffer,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    # Protocol-2 pickles written by Python 3 spell bytes as _codecs.encode(str, "latin1").
-    ("_codecs", "encode"): codecs.encode,
-}
-
-
-class _ArrayUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return _NUMPY_GLOBALS[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(f"unexpected object {module}.{name}") from None
-
-
 def unpickle(payload: bytes, where: str) -> dict[str, Any]:
     """Load one batch dict; keys normalized to `str` (Python 2 pickles give bytes keys)."""
     try:
         # latin1 is how numpy arrays pickled by Python 2 (the CIFAR files) round-trip.
-        obj = _ArrayUnpickler(io.BytesIO(payload), encoding="latin1").load()
+        obj = load_plain_pickle(io.BytesIO(payload), encoding="latin1")
     except Exception as err:  # pickle raises many types on garbage input
         raise ValueError(f"{where} is not a valid pickled batch ({type(err).__name__}: {err}).") from err
     if not isinstance(obj, dict):
