@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from nb201.api import Benchmark
 from nb201.space import Arch
 from nb201.store import StoreError, open_substore, provenance, write_benchmark
-from nb201.store.aggregate import aggregate, hp_label
+from nb201.store.aggregate import InvalidRecordsError, aggregate, hp_label
+from nb201.train import resolve_config
 
 METRICS = ["train-loss", "train-accuracy", "train-time", "x-valid-accuracy", "x-valid-loss", "x-valid-time"]
 
@@ -343,7 +344,11 @@ def test_duplicates_failed_conflicts_malformed(runs, tmp_path):
     (extra / "wrong.json").write_text(json.dumps({"schema": "something/else"}))
     before = open_substore(tmp_path / "bench" / f"digits__{HP}").data.copy()
 
-    report = aggregate([runs, extra], tmp_path / "bench", expected_seeds=[777, 888, 999])
+    with pytest.raises(InvalidRecordsError, match="nothing was changed") as err:
+        aggregate([runs, extra], tmp_path / "bench", expected_seeds=[777, 888, 999])
+    assert all(f in str(err.value) for f in ("broken.json", "wrong.json", "other.json", "dup.json"))
+    np.testing.assert_array_equal(open_substore(tmp_path / "bench" / f"digits__{HP}").data, before)
+    report = aggregate([runs, extra], tmp_path / "bench", expected_seeds=[777, 888, 999], allow_invalid=True)
     r = report.substores[f"digits__{HP}"]
     assert r.added == 0 and r.runs == 6
     dups = {d["dropped"]: d for d in r.duplicates}
@@ -359,7 +364,9 @@ def test_duplicates_failed_conflicts_malformed(runs, tmp_path):
     np.testing.assert_array_equal(open_substore(tmp_path / "bench" / f"digits__{HP}").data, before)
     assert "failed arch" in str(report)
     # nothing new: the same problems are still reported, from the sub-store's memory
-    again = aggregate([runs, extra], tmp_path / "bench", expected_seeds=[777, 888, 999]).substores[
+    again = aggregate(
+        [runs, extra], tmp_path / "bench", expected_seeds=[777, 888, 999], allow_invalid=True
+    ).substores[
         f"digits__{HP}"
     ]
     assert again.added == 0 and len(again.duplicates) == len(r.duplicates) and again.conflicts == r.conflicts
@@ -368,7 +375,7 @@ def test_duplicates_failed_conflicts_malformed(runs, tmp_path):
     redo = dict(rec0, run_id="redo999")
     redo["spec"] = dict(rec0["spec"], seed=999)
     (extra / "redo.json").write_text(json.dumps(redo))
-    r2 = aggregate([runs, extra], tmp_path / "bench").substores[f"digits__{HP}"]
+    r2 = aggregate([runs, extra], tmp_path / "bench", allow_invalid=True).substores[f"digits__{HP}"]
     assert r2.added == 1 and not r2.failed and 999 in r2.seeds
 
 
@@ -376,7 +383,8 @@ def test_fidelity_overrides_make_separate_substores(runs, tmp_path):
     (p0, rec0) = _records(runs)[0]
     other = dict(rec0, run_id="full", hp="digits-cheap")
     other["spec"] = dict(rec0["spec"], fidelity={})
-    other["config"] = dict(rec0["config"], epochs=2)
+    other["config"] = resolve_config("digits-cheap")  # what it declares: the preset, no overrides
+    other["epochs"] = [dict(row, epoch=e) for e, row in enumerate(rec0["epochs"] * 10)][:10]
     d = tmp_path / "r"
     d.mkdir()
     shutil.copy2(p0, d / p0.name)

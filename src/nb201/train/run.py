@@ -130,7 +130,9 @@ def _fresh(
     c = prepared.input_shape[0]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
-        model = build_network(spec.arch_obj, prepared.num_classes, C=config["C"], N=config["N"], in_channels=c)
+        model = build_network(
+            spec.arch_obj, prepared.num_classes, C=config["C"], N=config["N"], in_channels=c
+        )
     model = model.to(device=device, memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(
         model.parameters(),

@@ -67,6 +67,11 @@ class SweepSummary:
 
     __str__ = table
 
+    @property
+    def ok(self) -> bool:
+        """True when no run failed; scripts should exit non-zero otherwise."""
+        return not self.failed
+
 
 def _as_pairs(datasets: str | Iterable[str | tuple[str, str]]) -> list[tuple[str, str]]:
     """Accept a split name, a (dataset, split) tuple, or a list of either."""
@@ -226,8 +231,7 @@ def sweep(
             count(outcome, arch_by_id.get(outcome.run_id, "?"))
             bar.update(1)
             for m in members_of.pop(outcome.run_id, []):
-                mpath = records.record_path(out_dir, m.run_id)
-                if mpath.exists():
+                if records.record_is_done(out_dir, m.run_id):
                     summary.skipped += 1
                 elif not outcome.path:
                     summary.failed.append(
