@@ -78,6 +78,25 @@ _DEFAULT_HP = "200"
 _SIMULATE_HP = "12"
 
 
+def _check_integers(name: str, value: Any) -> None:
+    """An epoch or seed argument must be integers: 1.7 or True must not quietly become 1."""
+    arr = np.asarray(value)
+    if isinstance(value, (bool, np.bool_)) or arr.dtype.kind not in "iu":
+        raise TypeError(
+            f"{name}={value!r} is not an integer (or an array of integers); pass e.g. {name}=0."
+        )
+
+
+def _check_limit(name: str, value: Any) -> None:
+    """A cost limit is None or a real number; NaN would silently apply no limit."""
+    if value is None:
+        return
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}={value!r} is not a number; pass a limit such as {name}=100.0 or None.")
+    if math.isnan(value):
+        raise ValueError(f"{name} is NaN, which would apply no limit; pass a number or None.")
+
+
 class _View:
     """One sub-store plus the precomputed lookup plans that make a query a row read."""
 
@@ -452,6 +471,8 @@ class Benchmark:
                     f"choose from {sorted(set(view0.roles) | sets)}."
                 )
         view = self._view(dataset, hp)
+        for name, limit in (("FLOP_max", FLOP_max), ("Param_max", Param_max)):
+            _check_limit(name, limit)
         acc = self._seed_mean(
             view, np.arange(len(view.archs)), view.col[set_name + "-accuracy"], view.num_epochs - 1
         )
@@ -563,6 +584,7 @@ class Benchmark:
         if epoch is None:
             ep: Any = view.num_epochs - 1
         else:
+            _check_integers("epoch", epoch)
             ep = np.asarray(epoch).reshape(-1) if np.ndim(epoch) else int(epoch)
             if np.any(np.asarray(ep) < 0) or np.any(np.asarray(ep) >= view.num_epochs):
                 raise ValueError(
@@ -591,6 +613,7 @@ class Benchmark:
                     pick = (self._np_rng.random(len(rows)) * counts).astype(np.int64)
                     spos = view.pos_table[rows, pick]
             else:
+                _check_integers("seeds", seeds)
                 sarr = np.asarray(seeds).reshape(-1)
                 uniq = np.unique(sarr)
                 unknown = [int(s) for s in uniq if int(s) not in view.seed_pos]
