@@ -367,9 +367,7 @@ def test_duplicates_failed_conflicts_malformed(runs, tmp_path):
     # nothing new: the same problems are still reported, from the sub-store's memory
     again = aggregate(
         [runs, extra], tmp_path / "bench", expected_seeds=[777, 888, 999], allow_invalid=True
-    ).substores[
-        f"digits__{HP}"
-    ]
+    ).substores[f"digits__{HP}"]
     assert again.added == 0 and len(again.duplicates) == len(r.duplicates) and again.conflicts == r.conflicts
     assert again.failed == r.failed and again.missing == r.missing
     # a failed run later redone successfully leaves the failed list

@@ -82,9 +82,7 @@ def _check_integers(name: str, value: Any) -> None:
     """An epoch or seed argument must be integers: 1.7 or True must not quietly become 1."""
     arr = np.asarray(value)
     if isinstance(value, (bool, np.bool_)) or arr.dtype.kind not in "iu":
-        raise TypeError(
-            f"{name}={value!r} is not an integer (or an array of integers); pass e.g. {name}=0."
-        )
+        raise TypeError(f"{name}={value!r} is not an integer (or an array of integers); pass e.g. {name}=0.")
 
 
 def _check_limit(name: str, value: Any) -> None:
