@@ -7,17 +7,31 @@ preset at two fidelities are two different benchmarks and must never be averaged
 Incremental: `out/ingest.parquet` remembers every record file already seen (path relative
 to `out`, size, mtime); re-aggregating parses only new files and rebuilds only the
 sub-stores they change, from the sub-store's own tidy table plus the new runs. A record
-whose run is already included (same run id, same file) is recognised even if the log was
-lost or the mtimes changed (a fresh clone of a repository that commits both).
+whose run is already included (same run id, same numbers) is recognised even if the log
+was lost, the mtimes changed (a fresh clone of a repository that commits both) or the
+benchmark folder was moved relative to its records.
 
 What goes in: runs with status `ok` and `degenerate` (chance-level numbers for cells whose
-output is identically zero are real results). What stays out, and is listed in the
-validation report (`out/report.json`, also returned): failed runs (NaN loss, with epoch
-and reason), malformed records, duplicates (a second run of the same arch and seed; the
-first included one is kept, and the report says whether the numbers agree), and runs
-whose config differs from the sub-store's. The report also gives the coverage: which
-(arch, seed) pairs are missing out of the archs x seeds seen, or out of `expected_archs`
-x `expected_seeds` when given.
+output is identically zero are real results), and only records that pass
+`nb201.validation.validate_record` (finite numbers in range, the right types, all epochs
+in order). What stays out, and is listed in the validation report (`out/report.json`,
+also returned): failed runs (NaN loss, with epoch and reason), invalid records, runs whose
+config differs from the one their sub-store declares (preset + overrides, resolved here;
+never "whichever record came first"), and duplicates (a second run of the same arch and
+seed, resolved by content: identical numbers are one run; numbers that disagree keep the
+run with the lower (run id, content hash) whatever the time stamps or the order of the
+folders). Invalid records, conflicts and disagreeing duplicates make `aggregate` raise
+`InvalidRecordsError` without changing anything, unless `allow_invalid=True`. The report
+also gives the coverage, counting only included runs: which (arch, seed) pairs are
+missing out of the archs x seeds seen (an invalid record's own run included, where its
+spec can be read), or out of `expected_archs` x `expected_seeds` when given.
+
+Safety: one aggregation at a time per benchmark (`flock` on `out/.aggregate.lock`; a
+second waits); an existing sub-store is verified against its manifest before it is built
+upon; each sub-store is replaced in one atomic folder swap, and the ingest log, written
+after, is trusted only where the sub-store bears it out, so a crash or kill at any point
+leaves every sub-store old or new and the next aggregation completes the work. Temporary
+files of killed writers are removed.
 """
 
 from __future__ import annotations

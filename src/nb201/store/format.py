@@ -43,7 +43,7 @@ import os
 import platform
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -412,6 +412,7 @@ class Substore:
     archs: np.ndarray  # [A] int64
     present: np.ndarray  # [A, S] bool
     manifest: dict | None = None  # file name -> {"bytes", "sha256"}; None for older sub-stores
+    _costs: dict[str, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def split(self) -> str:
@@ -434,6 +435,12 @@ class Substore:
         return self.meta["num_epochs"]
 
     def costs(self) -> dict[str, np.ndarray]:
+        """Per-arch costs, read (and checked against the manifest) once."""
+        if self._costs is None:
+            self._costs = self._read_costs()
+        return self._costs
+
+    def _read_costs(self) -> dict[str, np.ndarray]:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
