@@ -88,6 +88,34 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
+def fsync_tree(folder: str | Path) -> None:
+    """Flush every file of `folder`, and the folder itself, to disk: a folder about to be
+    swapped in must be complete on disk, not only in the page cache, before the swap."""
+    folder = Path(folder)
+    for p in folder.iterdir():
+        if p.is_file() and not p.is_symlink():
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    fsync_dir(folder)
+
+
+def fsync_dir(folder: str | Path) -> None:
+    """Flush a folder's entries (renames into it) to disk, where the file system can."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot sync a directory
+        pass
+    finally:
+        os.close(fd)
+
+
 def replace_dir(new: str | Path, final: str | Path) -> None:
     """Put the finished folder `new` in the place of `final`.
 

@@ -182,8 +182,10 @@ _SPEC = re.compile(r'"spec"\s*:\s*(\{[^{}]*(?:\{[^{}]*\}[^{}]*)?\})')
 def _salvage(text: str) -> tuple[str, str, int, int] | None:
     """(split, hp, arch index, seed) of a record too broken to use, when its spec survived:
     the run then counts as missing from its sub-store's coverage instead of vanishing."""
+    hp = None
     try:
-        spec = json.loads(text).get("spec")
+        rec = json.loads(text)
+        spec, hp = rec.get("spec"), rec.get("hp")
     except (ValueError, AttributeError):
         m = _SPEC.search(text)
         try:
@@ -193,7 +195,7 @@ def _salvage(text: str) -> tuple[str, str, int, int] | None:
     try:
         return (
             str(spec["split"]),
-            hp_label(spec["preset"], spec.get("fidelity")),
+            hp_label(hp if isinstance(hp, str) and hp else spec["preset"], spec.get("fidelity")),
             Arch.from_string(spec["arch"]).index,
             int(spec["seed"]),
         )

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nb201.fsutil import replace_dir
+from nb201.fsutil import fsync_dir, fsync_tree, replace_dir
 from nb201.space import NUM_ARCHS, Arch
 
 if TYPE_CHECKING:  # pyarrow is imported where tables are read or written: opening stays light
@@ -343,8 +343,10 @@ def write_benchmark(
             meta_out.setdefault(key, val)
         (tmp / META).write_text(json.dumps(meta_out, indent=1, sort_keys=False, default=_json_default))
         _write_manifest(tmp, known={DATA: meta_out["data_sha256"]})
+        fsync_tree(tmp)  # complete on disk before it becomes visible
         final = root / name
         replace_dir(tmp, final)  # readers see the old sub-store or the new, never half
+        fsync_dir(root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
