@@ -224,6 +224,16 @@ def test_faked_duplicate_is_refused_and_resolution_ignores_time_stamps(tmp_path)
     assert results[0] == results[1] == results[2]
 
 
+def test_problems_accepted_once_are_reported_but_not_raised_again(tmp_path):
+    runs, other, bench = tmp_path / "runs", tmp_path / "other", tmp_path / "bench"
+    genuine(runs)
+    write(other, make_record(ARCHS[0], acc=98.9, run_id="0" * 24))  # another id that sorts first
+    first = aggregate([runs, other], bench, allow_invalid=True).substores[NAME]
+    assert first.duplicates[0]["same_values"] is False and first.runs == 5
+    again = aggregate([runs, other], bench)  # accepted before: listed, not raised, not re-read
+    assert again.new_files == 0 and again.substores[NAME].duplicates == first.duplicates
+
+
 # ---- 4. concurrent aggregation -----------------------------------------------------------------
 
 CHILD_AGG = textwrap.dedent(

@@ -496,18 +496,14 @@ def _merge(sub: _Sub, r: _Run, out: Path, by_pair: dict[tuple[int, int], dict[st
         sub.outcome[r.file] = "included"
         return
     dropped, kept_id = (r.run_id, r.file), kept["run_id"]
-    if not same:
-        sub.problems.append(
-            f"{r.file} and {kept['file']}: two runs of arch {pair[0]} seed {pair[1]} disagree"
-        )
-        if (r.run_id, _digest(r.values)) < (kept["run_id"], _digest(sub.values[pair])):
-            # resolved by content, whatever the order or the time stamps: the lower key wins
-            dropped, kept_id = (kept["run_id"], kept["file"]), r.run_id
-            if sub.outcome.get(kept["file"]) == "included":  # included earlier in this pass
-                sub.rep.added -= 1
-                sub.outcome[kept["file"]] = "duplicate"
-            _include(sub, r, replace=kept)
-            by_pair[pair] = sub.old_runs[-1]
+    if not same and (r.run_id, _digest(r.values)) < (kept["run_id"], _digest(sub.values[pair])):
+        # resolved by content, whatever the order or the time stamps: the lower key wins
+        dropped, kept_id = (kept["run_id"], kept["file"]), r.run_id
+        if sub.outcome.get(kept["file"]) == "included":  # included earlier in this pass
+            sub.rep.added -= 1
+        sub.outcome[kept["file"]] = "duplicate"
+        _include(sub, r, replace=kept)
+        by_pair[pair] = sub.old_runs[-1]
     entry = {
         "arch_index": r.arch_index,
         "seed": r.seed,
@@ -518,6 +514,10 @@ def _merge(sub: _Sub, r: _Run, out: Path, by_pair: dict[tuple[int, int], dict[st
     }
     if entry not in sub.dup_log:
         sub.dup_log.append(entry)
+        if not same:
+            sub.problems.append(
+                f"{r.file} and {kept['file']}: two runs of arch {pair[0]} seed {pair[1]} disagree"
+            )
     sub.changed = True
     sub.outcome.setdefault(r.file, "duplicate")
 
@@ -763,7 +763,7 @@ def _write_ingest(
 ) -> None:
     """The ingest log, written after the sub-stores it describes (see `_known_files`)."""
     outcome = {f: o for sub in subs for f, o in sub.outcome.items()}
-    ingest = dict(known)
+    ingest = {f: {**row, "outcome": outcome.get(f, row["outcome"])} for f, row in known.items()}
     for r in new_runs:
         ingest[r.file] = {
             "file": r.file,
