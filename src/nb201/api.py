@@ -216,9 +216,11 @@ class Benchmark:
         for split, hp in substores:
             self._hps.setdefault(split, []).append(hp)
         self._resolved: dict[tuple[str, Any, str], _View] = {}
-        if verify:
-            for key in substores:
-                self._view_exact(*key)
+        # Every sub-store's structure (and, with `verify`, every hash) is checked now, so a
+        # damaged benchmark fails at open; the lookup plans are built on first use.
+        self._subs: dict[tuple[str, str], Substore] = {
+            key: open_substore(path, verify=verify) for key, path in substores.items()
+        }
 
     # ---- opening ------------------------------------------------------------------
     @classmethod
@@ -226,8 +228,10 @@ class Benchmark:
         """Open a benchmark folder, or a name looked up in $NB201_BENCHMARKS, then in
         $NB201_DATA_DIR/benchmarks/ (default data/benchmarks/).
 
-        Cheap: reads only the small meta files; the data is memory-mapped on first query.
-        `verify=True` also checks every data file's SHA-256 (reads everything).
+        Cheap: reads the small files and memory-maps the data, checking every sub-store's
+        structure (sizes against its manifest, hashes of the small files, shapes, dtypes,
+        archs, seeds, metric names); `verify=True` also checks every file's SHA-256
+        (reads everything).
         """
         root = Path(path_or_name)
         if not root.exists() and os.sep not in str(path_or_name):
@@ -282,7 +286,7 @@ class Benchmark:
         key = (split, hp)
         view = self._views.get(key)
         if view is None:
-            view = _View(open_substore(self._paths[key], verify=self._verify))
+            view = _View(self._subs[key])
             self._views[key] = view
         return view
 
