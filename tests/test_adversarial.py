@@ -8,6 +8,7 @@ concurrency and kill trials run real aggregations in subprocesses.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -144,6 +145,30 @@ def test_mismatched_checkpoint_restarts_the_run_from_epoch_0(tmp_path, digits_en
     assert out.status == "ok" and len(rec["epochs"]) == 2 and not ck.exists()
     clean = records.read_record(run_one(s, tmp_path / "clean").path)
     assert rec["epochs"][-1]["train-loss"] == clean["epochs"][-1]["train-loss"]  # a true restart
+
+
+def test_checkpoint_with_impossible_epochs_restarts_the_run(tmp_path, digits_env):
+    s = tiny_spec(epochs=2)
+    first = tmp_path / "first"
+    real = records.save_checkpoint
+    kept = []
+    records.save_checkpoint = lambda path, state: kept.append(copy.deepcopy(state)) or real(path, state)
+    try:
+        run_one(s, first)
+    finally:
+        records.save_checkpoint = real
+    saved = kept[0]  # the real checkpoint after epoch 0 ...
+    saved["epochs"][0]["train-loss"] = float("nan")  # ... edited
+    records.save_checkpoint(records.checkpoint_path(tmp_path, s.run_id), saved)
+    with pytest.warns(UserWarning, match="does not fit.*not finite"):
+        out = run_one(s, tmp_path)
+    assert out.status == "ok"
+
+    def numbers(path):  # a full restart gives the clean run's numbers (times aside)
+        rows = records.read_record(path)["epochs"]
+        return [{k: v for k, v in row.items() if not k.endswith("time")} for row in rows]
+
+    assert numbers(out.path) == numbers(first / f"{s.run_id}.json")
 
 
 # ---- 2. impossible values ---------------------------------------------------------------------

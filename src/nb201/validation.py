@@ -33,7 +33,7 @@ def _check_value(key: str, v: Any, where: str) -> None:
         raise ValueError(f"{where}: {key} = {v} is negative")
 
 
-def _check_epochs(epochs: Any) -> list[str]:
+def check_epochs(epochs: Any) -> list[str]:
     """Epoch rows: dicts numbered 0, 1, 2, ..., the same metrics in each, valid numbers."""
     if not isinstance(epochs, list):
         raise ValueError(f"epochs is {type(epochs).__name__}, not a list")
@@ -89,7 +89,7 @@ def validate_record(rec: Any) -> list[str]:
         raise ValueError(
             f"arch_index {rec['arch_index']!r} does not match arch {spec['arch']} ({arch.index})"
         )
-    names = _check_epochs(rec.get("epochs"))
+    names = check_epochs(rec.get("epochs"))
     want = (rec.get("config") or {}).get("epochs")
     if status != "failed":
         if not rec["epochs"]:

@@ -26,6 +26,7 @@ from nb201.space import Arch
 from nb201.train import loop, records
 from nb201.train.config import RunSpec
 from nb201.train.engine import RunOutcome
+from nb201.validation import check_epochs
 
 
 @contextlib.contextmanager
@@ -152,8 +153,7 @@ def _restore(
     epochs = state["epochs"]
     if not isinstance(epochs, list) or not 0 < len(epochs) < config["epochs"]:
         raise ValueError(f"it holds {len(epochs) if isinstance(epochs, list) else '?'} epochs")
-    if [row.get("epoch") if isinstance(row, dict) else None for row in epochs] != list(range(len(epochs))):
-        raise ValueError("its epochs are not numbered 0, 1, 2, ...")
+    check_epochs(epochs)  # numbered in order, finite numbers in range: else the record could not be written
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
