@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from nb201.api import Benchmark
 from nb201.space import Arch
 from nb201.store import StoreError, open_substore, provenance, write_benchmark
-from nb201.store.aggregate import aggregate, hp_label
+from nb201.store.aggregate import InvalidRecordsError, aggregate, hp_label
+from nb201.train import resolve_config
 
 METRICS = ["train-loss", "train-accuracy", "train-time", "x-valid-accuracy", "x-valid-loss", "x-valid-time"]
 
@@ -148,9 +149,10 @@ def test_corrupt_data_detected_by_checksum(tmp_path):
     raw = bytearray((folder / "data.npy").read_bytes())
     raw[-5] ^= 0xFF
     (folder / "data.npy").write_bytes(bytes(raw))
-    open_substore(folder)  # same size: the cheap open cannot tell...
     with pytest.raises(StoreError, match="SHA-256"):
-        open_substore(folder, verify=True)  # ...the checksum can
+        open_substore(folder)  # same size, but a small data file is hashed on every open
+    with pytest.raises(StoreError, match="SHA-256"):
+        open_substore(folder, verify=True)
     with pytest.raises(StoreError, match="SHA-256"):
         Benchmark.open(tmp_path, verify=True)
 
@@ -162,7 +164,7 @@ def test_corrupt_data_detected_by_checksum(tmp_path):
         ("meta.json", '{"schema": "other"}', "not an nb201 sub-store"),
         ("archs.npy", "garbage", "archs.npy is truncated or corrupt"),
         ("present.npy", None, "present.npy is missing"),
-        ("costs.parquet", "garbage", "costs.parquet is not a readable Parquet"),
+        ("costs.parquet", "garbage", "costs.parquet is (not a readable Parquet|truncated or corrupt)"),
     ],
 )
 def test_corrupt_side_files_are_named(tmp_path, victim, content, match):
@@ -343,7 +345,11 @@ def test_duplicates_failed_conflicts_malformed(runs, tmp_path):
     (extra / "wrong.json").write_text(json.dumps({"schema": "something/else"}))
     before = open_substore(tmp_path / "bench" / f"digits__{HP}").data.copy()
 
-    report = aggregate([runs, extra], tmp_path / "bench", expected_seeds=[777, 888, 999])
+    with pytest.raises(InvalidRecordsError, match="nothing was changed") as err:
+        aggregate([runs, extra], tmp_path / "bench", expected_seeds=[777, 888, 999])
+    assert all(f in str(err.value) for f in ("broken.json", "wrong.json", "other.json", "dup.json"))
+    np.testing.assert_array_equal(open_substore(tmp_path / "bench" / f"digits__{HP}").data, before)
+    report = aggregate([runs, extra], tmp_path / "bench", expected_seeds=[777, 888, 999], allow_invalid=True)
     r = report.substores[f"digits__{HP}"]
     assert r.added == 0 and r.runs == 6
     dups = {d["dropped"]: d for d in r.duplicates}
@@ -359,16 +365,16 @@ def test_duplicates_failed_conflicts_malformed(runs, tmp_path):
     np.testing.assert_array_equal(open_substore(tmp_path / "bench" / f"digits__{HP}").data, before)
     assert "failed arch" in str(report)
     # nothing new: the same problems are still reported, from the sub-store's memory
-    again = aggregate([runs, extra], tmp_path / "bench", expected_seeds=[777, 888, 999]).substores[
-        f"digits__{HP}"
-    ]
+    again = aggregate(
+        [runs, extra], tmp_path / "bench", expected_seeds=[777, 888, 999], allow_invalid=True
+    ).substores[f"digits__{HP}"]
     assert again.added == 0 and len(again.duplicates) == len(r.duplicates) and again.conflicts == r.conflicts
     assert again.failed == r.failed and again.missing == r.missing
     # a failed run later redone successfully leaves the failed list
     redo = dict(rec0, run_id="redo999")
     redo["spec"] = dict(rec0["spec"], seed=999)
     (extra / "redo.json").write_text(json.dumps(redo))
-    r2 = aggregate([runs, extra], tmp_path / "bench").substores[f"digits__{HP}"]
+    r2 = aggregate([runs, extra], tmp_path / "bench", allow_invalid=True).substores[f"digits__{HP}"]
     assert r2.added == 1 and not r2.failed and 999 in r2.seeds
 
 
@@ -376,7 +382,8 @@ def test_fidelity_overrides_make_separate_substores(runs, tmp_path):
     (p0, rec0) = _records(runs)[0]
     other = dict(rec0, run_id="full", hp="digits-cheap")
     other["spec"] = dict(rec0["spec"], fidelity={})
-    other["config"] = dict(rec0["config"], epochs=2)
+    other["config"] = resolve_config("digits-cheap")  # what it declares: the preset, no overrides
+    other["epochs"] = [dict(row, epoch=e) for e, row in enumerate(rec0["epochs"] * 10)][:10]
     d = tmp_path / "r"
     d.mkdir()
     shutil.copy2(p0, d / p0.name)

@@ -78,6 +78,23 @@ _DEFAULT_HP = "200"
 _SIMULATE_HP = "12"
 
 
+def _check_integers(name: str, value: Any) -> None:
+    """An epoch or seed argument must be integers: 1.7 or True must not quietly become 1."""
+    arr = np.asarray(value)
+    if isinstance(value, (bool, np.bool_)) or arr.dtype.kind not in "iu":
+        raise TypeError(f"{name}={value!r} is not an integer (or an array of integers); pass e.g. {name}=0.")
+
+
+def _check_limit(name: str, value: Any) -> None:
+    """A cost limit is None or a real number; NaN would silently apply no limit."""
+    if value is None:
+        return
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}={value!r} is not a number; pass a limit such as {name}=100.0 or None.")
+    if math.isnan(value):
+        raise ValueError(f"{name} is NaN, which would apply no limit; pass a number or None.")
+
+
 class _View:
     """One sub-store plus the precomputed lookup plans that make a query a row read."""
 
@@ -179,7 +196,7 @@ class _View:
 def _benchmark_dirs() -> list[Path]:
     env = os.environ.get("NB201_BENCHMARKS", "")
     dirs = [Path(p) for p in env.split(os.pathsep) if p]
-    from nb201.data.store import data_dir
+    from nb201.data.cache import data_dir
 
     return dirs + [data_dir() / "benchmarks"]
 
@@ -199,9 +216,11 @@ class Benchmark:
         for split, hp in substores:
             self._hps.setdefault(split, []).append(hp)
         self._resolved: dict[tuple[str, Any, str], _View] = {}
-        if verify:
-            for key in substores:
-                self._view_exact(*key)
+        # Every sub-store's structure (and, with `verify`, every hash) is checked now, so a
+        # damaged benchmark fails at open; the lookup plans are built on first use.
+        self._subs: dict[tuple[str, str], Substore] = {
+            key: open_substore(path, verify=verify) for key, path in substores.items()
+        }
 
     # ---- opening ------------------------------------------------------------------
     @classmethod
@@ -209,8 +228,10 @@ class Benchmark:
         """Open a benchmark folder, or a name looked up in $NB201_BENCHMARKS, then in
         $NB201_DATA_DIR/benchmarks/ (default data/benchmarks/).
 
-        Cheap: reads only the small meta files; the data is memory-mapped on first query.
-        `verify=True` also checks every data file's SHA-256 (reads everything).
+        Cheap: reads the small files and memory-maps the data, checking every sub-store's
+        structure (sizes against its manifest, hashes of the small files, shapes, dtypes,
+        archs, seeds, metric names); `verify=True` also checks every file's SHA-256
+        (reads everything).
         """
         root = Path(path_or_name)
         if not root.exists() and os.sep not in str(path_or_name):
@@ -265,7 +286,7 @@ class Benchmark:
         key = (split, hp)
         view = self._views.get(key)
         if view is None:
-            view = _View(open_substore(self._paths[key], verify=self._verify))
+            view = _View(self._subs[key])
             self._views[key] = view
         return view
 
@@ -452,6 +473,8 @@ class Benchmark:
                     f"choose from {sorted(set(view0.roles) | sets)}."
                 )
         view = self._view(dataset, hp)
+        for name, limit in (("FLOP_max", FLOP_max), ("Param_max", Param_max)):
+            _check_limit(name, limit)
         acc = self._seed_mean(
             view, np.arange(len(view.archs)), view.col[set_name + "-accuracy"], view.num_epochs - 1
         )
@@ -563,6 +586,7 @@ class Benchmark:
         if epoch is None:
             ep: Any = view.num_epochs - 1
         else:
+            _check_integers("epoch", epoch)
             ep = np.asarray(epoch).reshape(-1) if np.ndim(epoch) else int(epoch)
             if np.any(np.asarray(ep) < 0) or np.any(np.asarray(ep) >= view.num_epochs):
                 raise ValueError(
@@ -591,6 +615,7 @@ class Benchmark:
                     pick = (self._np_rng.random(len(rows)) * counts).astype(np.int64)
                     spos = view.pos_table[rows, pick]
             else:
+                _check_integers("seeds", seeds)
                 sarr = np.asarray(seeds).reshape(-1)
                 uniq = np.unique(sarr)
                 unknown = [int(s) for s in uniq if int(s) not in view.seed_pos]

@@ -2,13 +2,15 @@
 
 Subcommands register themselves in `COMMANDS` (name -> function adding a subparser and
 returning the handler), so a new one (e.g. `run-notebooks`) is one function plus one entry.
-Answers go to stdout as JSON (`--json`) or text; errors to stderr with exit status 2.
+Answers go to stdout as JSON (`--json`) or text; every error goes to stderr as one line,
+exit status 2 (never a traceback); a sweep with failed runs exits 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -173,6 +175,15 @@ def _add_aggregate(sub: argparse._SubParsersAction) -> Handler:
     )
     p.add_argument("--expected-seeds", nargs="+", type=int, help="seeds that should be there (for coverage)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    p.add_argument(
+        "--allow-invalid",
+        action="store_true",
+        help="build without invalid, conflicting or disagreeing records (they stay listed in the report) "
+        "instead of refusing",
+    )
+    p.add_argument(
+        "--wait", type=float, default=None, help="seconds to wait for another aggregation (default: forever)"
+    )
     return _run_aggregate
 
 
@@ -180,9 +191,53 @@ def _run_aggregate(args: argparse.Namespace) -> int:
     from nb201.store.aggregate import aggregate
 
     report = aggregate(
-        args.records, args.out, expected_archs=args.expected_archs, expected_seeds=args.expected_seeds
+        args.records,
+        args.out,
+        expected_archs=args.expected_archs,
+        expected_seeds=args.expected_seeds,
+        allow_invalid=args.allow_invalid,
+        lock_timeout=args.wait,
     )
     print(_dump(report.to_dict()) if args.json else report)
+    left_out = len(report.malformed) + sum(len(r.conflicts) for r in report.substores.values())
+    if args.allow_invalid and left_out:
+        print(f"nb201 aggregate: warning: {left_out} record(s) left out; see the report.", file=sys.stderr)
+    return 0
+
+
+def _add_sweep(sub: argparse._SubParsersAction) -> Handler:
+    p = sub.add_parser(
+        "sweep",
+        help="train archs x datasets x seeds into a runs folder (exit 1 when any run failed)",
+    )
+    p.add_argument("archs", nargs="+", type=_arch_arg, help="official arch indices or arch strings")
+    p.add_argument("--datasets", nargs="+", required=True, help="split names, e.g. digits cifar10-valid")
+    p.add_argument("--preset", required=True, help="training preset, e.g. digits-cheap")
+    p.add_argument("--seeds", nargs="+", type=int, default=None, help="default: the preset's")
+    p.add_argument("--out", required=True, help="runs folder (records, checkpoints)")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--threads", type=int, default=None, help="intra-op threads per run")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return _run_sweep
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    from nb201.train import sweep
+
+    summary = sweep(
+        args.archs,
+        args.datasets,
+        args.preset,
+        seeds=args.seeds,
+        out_dir=args.out,
+        data_root=args.data_root,
+        progress=not args.quiet,
+        engine_options={"num_threads": args.threads},
+    )
+    print(summary)
+    if not summary.ok:
+        print(f"nb201 sweep: {len(summary.failed)} run(s) failed; see above.", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -190,6 +245,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], Handler]] = {
     "query": _add_query,
     "import": _add_import,
     "aggregate": _add_aggregate,
+    "sweep": _add_sweep,
 }
 
 
@@ -206,10 +262,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (KeyError, ValueError, FileNotFoundError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"nb201 {args.command}: error: {msg}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"nb201 {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader went away (`| head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:  # noqa: BLE001 - every error reaches the user as one line, exit 2
+        print(f"nb201 {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error's message on one line; the class name too when it is not one of ours
+    (a bug, or an OS error), so that a report of it still says what happened."""
+    msg = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    msg = "; ".join(line.strip() for line in msg.splitlines() if line.strip()) or "(no message)"
+    expected = (ValueError, KeyError, FileNotFoundError, TimeoutError)
+    return msg if isinstance(exc, expected) else f"{type(exc).__name__}: {msg}"
 
 
 if __name__ == "__main__":

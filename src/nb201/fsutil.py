@@ -7,11 +7,14 @@ to disk, then `os.replace`, which is atomic on POSIX file systems.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import re
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -87,6 +90,34 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
+def fsync_tree(folder: str | Path) -> None:
+    """Flush every file of `folder`, and the folder itself, to disk: a folder about to be
+    swapped in must be complete on disk, not only in the page cache, before the swap."""
+    folder = Path(folder)
+    for p in folder.iterdir():
+        if p.is_file() and not p.is_symlink():
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    fsync_dir(folder)
+
+
+def fsync_dir(folder: str | Path) -> None:
+    """Flush a folder's entries (renames into it) to disk, where the file system can."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot sync a directory
+        pass
+    finally:
+        os.close(fd)
+
+
 def replace_dir(new: str | Path, final: str | Path) -> None:
     """Put the finished folder `new` in the place of `final`.
 
@@ -110,3 +141,118 @@ def replace_dir(new: str | Path, final: str | Path) -> None:
     os.replace(final, old)
     os.replace(new, final)
     shutil.rmtree(old, ignore_errors=True)
+
+
+# ---- locks and leftovers ---------------------------------------------------------------------
+
+
+class LockBusy(TimeoutError):
+    """Another process holds the lock (and did not release it within the timeout)."""
+
+
+def _holder(path: Path) -> str:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return "another process"
+    return f"process {text}" if text else "another process"
+
+
+@contextlib.contextmanager
+def file_lock(
+    path: str | Path, *, timeout: float | None = None, remove: bool = False, what: str = ""
+) -> Iterator[None]:
+    """Hold an exclusive `flock` on `path` for the `with` block.
+
+    Waits for the lock (forever when `timeout` is None; `timeout=0` tries once) and raises
+    `LockBusy` naming the holder's pid otherwise. The kernel drops the lock when its holder
+    dies, so a killed process never leaves a stale lock. With `remove=True` the file is
+    deleted on release; a waiter that then finds it locked a file no longer at `path`
+    retries, so two processes can never both believe they hold it.
+    """
+    path = Path(path)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+        except FileNotFoundError:  # the folder was removed between the two calls: again
+            continue
+        try:
+            _acquire(fd, deadline, path, what)
+            if os.fstat(fd).st_ino == _inode(path):
+                break
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # the holder removed the file while we waited: lock the new one
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        if remove:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        os.close(fd)  # releases the flock
+
+
+def _inode(path: Path) -> int:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return -1
+
+
+def _acquire(fd: int, deadline: float | None, path: Path, what: str) -> None:
+    import fcntl
+
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise LockBusy(
+                    f"{what or path} is locked by {_holder(path)} ({path}); wait for it to finish "
+                    "(the lock is released when that process exits) and try again."
+                ) from None
+            time.sleep(0.05)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_LEFTOVER = re.compile(r"^\..+\.(?:tmp|old)-(\d+)$|^\..+\.(\d+)\.tmp$")
+
+
+def clean_leftovers(folder: str | Path) -> list[Path]:
+    """Delete the temporary files and folders (`.<name>.tmp-<pid>`, `.<name>.old-<pid>`,
+    `.<name>.<random>.<pid>.tmp`) that a killed writer left in `folder`; those of a writer
+    that still runs are kept. Returns what was removed. Call it while holding the folder's
+    lock, so that no writer of this machine is between creating and renaming them."""
+    import shutil
+
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for p in folder.iterdir():
+        m = _LEFTOVER.match(p.name)
+        if not m or pid_alive(int(m.group(1) or m.group(2))):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+        removed.append(p)
+    return removed

@@ -16,6 +16,14 @@ A benchmark is a folder. Inside, one *sub-store* per (split, hp), named `<split>
                   units, shape, the size and SHA-256 of `data.npy`, versions and source;
                   when built from run records also the machines (`environments`) and
                   the compute spent (`compute`: CPU and wall seconds, summed over runs).
+- `manifest.json` the size and SHA-256 of every other file of the sub-store.
+
+Opening checks the structure every time, cheaply: every file's size against the manifest,
+the hashes of `meta.json` and of the small files it reads whole (`archs.npy`,
+`present.npy`, `costs.parquet` when first read, `data.npy` up to `HASH_AT_OPEN` bytes),
+shapes and dtypes, archs unique, sorted and in range, seeds unique, metric names
+consistent with the shape. `verify=True` (`--verify`) hashes every file. A sub-store
+written before manifests existed opens with the structural checks and `data.npy`'s hash.
 
 Per-epoch time metrics (`<set>-time`) are stored next to their running sums
 (`<set>-all-time`, derived at write time): the originals' `*-all-time` and `*-per-time`
@@ -29,18 +37,19 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import io
 import json
 import os
 import platform
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nb201.fsutil import replace_dir
+from nb201.fsutil import fsync_dir, fsync_tree, replace_dir
 from nb201.space import NUM_ARCHS, Arch
 
 if TYPE_CHECKING:  # pyarrow is imported where tables are read or written: opening stays light
@@ -56,6 +65,9 @@ DATA, ARCHS, PRESENT, COSTS, TABLE, META = (
     "table.parquet",
     "meta.json",
 )
+MANIFEST = "manifest.json"
+MANIFEST_SCHEMA = "nb201.manifest/1"
+HASH_AT_OPEN = 16 << 20  # data.npy up to 16 MiB is hashed on every open (a few ms)
 TIME_SUFFIX = "-time"
 ALL_TIME_SUFFIX = "-all-time"
 COST_COLUMNS = ("flops", "params", "latency")
@@ -330,12 +342,25 @@ def write_benchmark(
         for key, val in (meta or {}).items():
             meta_out.setdefault(key, val)
         (tmp / META).write_text(json.dumps(meta_out, indent=1, sort_keys=False, default=_json_default))
+        _write_manifest(tmp, known={DATA: meta_out["data_sha256"]})
+        fsync_tree(tmp)  # complete on disk before it becomes visible
         final = root / name
         replace_dir(tmp, final)  # readers see the old sub-store or the new, never half
+        fsync_dir(root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def _write_manifest(folder: Path, known: Mapping[str, str] | None = None) -> None:
+    """`manifest.json`: size and SHA-256 of every file in `folder` (written last)."""
+    files = {}
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and p.name != MANIFEST:
+            digest = (known or {}).get(p.name) or _sha256(p)
+            files[p.name] = {"bytes": p.stat().st_size, "sha256": digest}
+    (folder / MANIFEST).write_text(json.dumps({"schema": MANIFEST_SCHEMA, "files": files}, indent=1))
 
 
 def _json_default(obj: Any) -> Any:
@@ -388,6 +413,8 @@ class Substore:
     data: np.ndarray  # [A, S, E, M] float32, memory-mapped
     archs: np.ndarray  # [A] int64
     present: np.ndarray  # [A, S] bool
+    manifest: dict | None = None  # file name -> {"bytes", "sha256"}; None for older sub-stores
+    _costs: dict[str, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def split(self) -> str:
@@ -410,12 +437,20 @@ class Substore:
         return self.meta["num_epochs"]
 
     def costs(self) -> dict[str, np.ndarray]:
+        """Per-arch costs, read (and checked against the manifest) once."""
+        if self._costs is None:
+            self._costs = self._read_costs()
+        return self._costs
+
+    def _read_costs(self) -> dict[str, np.ndarray]:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         path = self.path / COSTS
         try:
-            table = pq.read_table(path)
+            raw = path.read_bytes()
+            _check_hash(path, raw, self.manifest)
+            table = pq.read_table(pa.BufferReader(raw))
         except FileNotFoundError:
             raise StoreError(
                 f"{path} is missing; the sub-store is incomplete. Re-aggregate or re-import it."
@@ -432,25 +467,55 @@ class Substore:
         return out
 
     def verify(self) -> None:
-        """Full check: recompute the SHA-256 of data.npy against meta.json (reads the whole file)."""
-        digest = _sha256(self.path / DATA)
-        if digest != self.meta.get("data_sha256"):
-            raise StoreError(
-                f"{self.path / DATA} is corrupt: its SHA-256 {digest[:12]}... differs from the one in "
-                f"{self.path / META} ({str(self.meta.get('data_sha256'))[:12]}...). "
-                "Re-aggregate or re-import it."
-            )
+        """Full check: recompute the SHA-256 of every file against the manifest (reads
+        everything), and check that the tidy table has the metric columns meta.json names."""
+        if self.manifest is None:  # written before manifests: data.npy's hash is all there is
+            _check_hash(self.path / DATA, None, {DATA: {"sha256": self.meta.get("data_sha256")}})
+            return
+        for name in self.manifest:
+            _check_hash(self.path / name, None, self.manifest)
+        if (self.path / TABLE).is_file():
+            import pyarrow.parquet as pq
+
+            columns = pq.read_schema(self.path / TABLE).names
+            want = ["arch_index", "arch", "seed", "epoch", *self.meta["base_metrics"]]
+            if columns != want:
+                raise StoreError(
+                    f"{self.path / TABLE} has columns {columns}, but {self.path / META} names {want}; "
+                    "the files do not belong together. Re-aggregate or re-import it."
+                )
 
 
-def read_meta(folder: Path) -> dict:
+def _check_hash(path: Path, raw: bytes | None, manifest: Mapping[str, Any] | None) -> None:
+    """Raise StoreError unless `path` (or its bytes `raw`) has the manifest's SHA-256."""
+    entry = (manifest or {}).get(path.name)
+    if not entry:
+        return
+    if raw is not None:
+        digest = hashlib.sha256(raw).hexdigest()
+    else:
+        try:
+            digest = _sha256(path)
+        except FileNotFoundError:
+            raise StoreError(f"{path} is missing; re-aggregate or re-import the sub-store.") from None
+    if digest != entry.get("sha256"):
+        source = path.parent / (MANIFEST if path.name != DATA else META)
+        raise StoreError(
+            f"{path} is corrupt or was edited: its SHA-256 {digest[:12]}... differs from the one in "
+            f"{source} ({str(entry.get('sha256'))[:12]}...). "
+            "Re-aggregate or re-import it."
+        )
+
+
+def read_meta(folder: Path, raw: bytes | None = None) -> dict:
     path = folder / META
     try:
-        meta = json.loads(path.read_text())
+        meta = json.loads(path.read_bytes() if raw is None else raw)
     except FileNotFoundError:
         raise StoreError(
             f"{path} is missing: {folder} is not an nb201 sub-store. Re-aggregate or re-import it."
         ) from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise StoreError(f"{path} is corrupt ({exc}); re-aggregate or re-import the sub-store.") from None
     if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
         raise StoreError(
@@ -460,11 +525,72 @@ def read_meta(folder: Path) -> dict:
     return meta
 
 
+def _read_manifest(folder: Path) -> dict | None:
+    path = folder / MANIFEST
+    try:
+        doc = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{path} is corrupt ({exc}); re-aggregate or re-import the sub-store.") from None
+    files = doc.get("files") if isinstance(doc, dict) and doc.get("schema") == MANIFEST_SCHEMA else None
+    if not isinstance(files, dict) or not all(isinstance(v, dict) for v in files.values()):
+        raise StoreError(f"{path} is not an {MANIFEST_SCHEMA} manifest; re-aggregate or re-import it.")
+    return files
+
+
+def _check_sizes(folder: Path, manifest: dict) -> None:
+    for name, entry in manifest.items():
+        path = folder / name
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise StoreError(f"{path} is missing; re-aggregate or re-import the sub-store.") from None
+        if size != entry.get("bytes"):
+            raise StoreError(
+                f"{path} is truncated or corrupt: {size} bytes on disk, {entry.get('bytes')} expected "
+                f"from {folder / MANIFEST}. Re-aggregate or re-import it."
+            )
+
+
+def _check_meta(folder: Path, meta: dict) -> tuple[int, int, int, int]:
+    """The structure meta.json describes must hang together; returns the data shape."""
+
+    def bad(what: str) -> StoreError:
+        return StoreError(
+            f"{folder / META} is inconsistent: {what}. Re-aggregate or re-import the sub-store."
+        )
+
+    shape = meta.get("shape")
+    if not isinstance(shape, list) or len(shape) != 4 or not all(type(n) is int and n > 0 for n in shape):
+        raise bad(f"shape {shape!r} is not four positive integers")
+    metrics, base, seeds = meta.get("metrics"), meta.get("base_metrics"), meta.get("seeds")
+    if not isinstance(metrics, list) or len(metrics) != shape[3] or len(set(metrics)) != len(metrics):
+        raise bad(f"{shape[3]} metric columns, but metrics lists {metrics!r}")
+    derived = [m[: -len(TIME_SUFFIX)] + ALL_TIME_SUFFIX for m in base or [] if m.endswith(TIME_SUFFIX)]
+    if not isinstance(base, list) or metrics != base + derived:
+        raise bad("metrics is not base_metrics followed by their running time sums")
+    if not isinstance(seeds, list) or len(seeds) != shape[1] or len(set(seeds)) != len(seeds):
+        raise bad(f"{shape[1]} seed columns, but seeds lists {seeds!r}")
+    if meta.get("num_epochs") != shape[2] or meta.get("num_archs", shape[0]) != shape[0]:
+        raise bad(f"num_epochs/num_archs disagree with shape {shape}")
+    return tuple(shape)  # type: ignore[return-value]
+
+
 def open_substore(folder: str | Path, verify: bool = False) -> Substore:
-    """Open one sub-store: cheap checks always (sizes, shapes, dtypes), SHA-256 when `verify`."""
+    """Open one sub-store: cheap structural checks always (see the module docstring),
+    every file's SHA-256 when `verify`."""
     folder = Path(folder)
-    meta = read_meta(folder)
-    shape = tuple(meta["shape"])
+    try:
+        raw_meta = (folder / META).read_bytes()
+    except FileNotFoundError:
+        raw_meta = None  # read_meta names it
+    meta = read_meta(folder, raw_meta)
+    manifest = _read_manifest(folder)
+    if manifest is not None:
+        _check_sizes(folder, manifest)
+    _check_hash(folder / META, raw_meta, manifest)
+    shape = _check_meta(folder, meta)
     data_path = folder / DATA
     try:
         size = data_path.stat().st_size
@@ -475,6 +601,8 @@ def open_substore(folder: str | Path, verify: bool = False) -> Substore:
             f"{data_path} is truncated or corrupt: {size} bytes on disk, {meta.get('data_bytes')} expected "
             f"from {folder / META}. Re-aggregate or re-import it."
         )
+    if not verify and size <= HASH_AT_OPEN:  # small: hashing costs less than a query plan
+        _check_hash(data_path, None, {DATA: {"sha256": meta.get("data_sha256")}})
     try:
         data = np.load(data_path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError) as exc:
@@ -487,17 +615,26 @@ def open_substore(folder: str | Path, verify: bool = False) -> Substore:
             f"but {folder / META} says float32{list(shape)}; "
             "the files do not belong together. Re-aggregate or re-import it."
         )
-    archs = _load_small(folder / ARCHS, (shape[0],), np.int64)
-    present = _load_small(folder / PRESENT, (shape[0], shape[1]), np.bool_)
-    sub = Substore(path=folder, meta=meta, data=data.view(np.ndarray), archs=archs, present=present)
+    archs = _load_small(folder / ARCHS, (shape[0],), np.int64, manifest)
+    if len(archs) and (archs[0] < 0 or archs[-1] >= NUM_ARCHS or not np.all(np.diff(archs) > 0)):
+        raise StoreError(
+            f"{folder / ARCHS} is not a sorted list of distinct arch indices in [0, {NUM_ARCHS - 1}]; "
+            "re-aggregate or re-import the sub-store."
+        )
+    present = _load_small(folder / PRESENT, (shape[0], shape[1]), np.bool_, manifest)
+    sub = Substore(
+        path=folder, meta=meta, data=data.view(np.ndarray), archs=archs, present=present, manifest=manifest
+    )
     if verify:
         sub.verify()
     return sub
 
 
-def _load_small(path: Path, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+def _load_small(path: Path, shape: tuple[int, ...], dtype: Any, manifest: dict | None = None) -> np.ndarray:
     try:
-        arr = np.load(path, allow_pickle=False)
+        raw = path.read_bytes()
+        _check_hash(path, raw, manifest)
+        arr = np.load(io.BytesIO(raw), allow_pickle=False)
     except FileNotFoundError:
         raise StoreError(f"{path} is missing; re-aggregate or re-import the sub-store.") from None
     except (ValueError, OSError, EOFError) as exc:

@@ -8,23 +8,40 @@ Layout under a sweep's `out_dir`:
     ckpt/<run_id>.pt     the last epoch checkpoint of an unfinished run; deleted once the
                          record is written
 
+    ckpt/<run_id>.lock   held (flock) while a process trains the run, so two sweeps on
+                         one folder never train the same run at once
+    rejected/<run_id>.json  a record that failed validation (torn by a copy, edited, ...),
+                         moved aside with `<run_id>.reason.txt` so the run is retrained
+
 Every file is written through `nb201.fsutil.atomic_write` (temp file + `os.replace`), so a
-killed process leaves either the old file or the new one, never a torn one.
+killed process leaves either the old file or the new one, never a torn one; a record can
+still arrive torn or edited by other means (a partial copy, a sync), so every reader
+validates it (`validate_record`) before trusting it.
+
+Checkpoints are loaded with `torch.load(weights_only=True)`: a checkpoint in a shared
+folder is data, never code. One that cannot be read, or does not fit its run, is
+discarded with a warning and the run restarts from epoch 0.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from nb201.fsutil import atomic_write, atomic_write_json
+from nb201.fsutil import atomic_write, atomic_write_json, atomic_write_text, file_lock
+from nb201.validation import RECORD_SCHEMA as SCHEMA
+from nb201.validation import STATUSES, validate_record  # noqa: F401 - re-exported
 
-SCHEMA = "nb201.run/1"
 CKPT_SCHEMA = "nb201.ckpt/1"
+REJECTED = "rejected"
 
 
 def record_path(out_dir: str | Path, run_id: str) -> Path:
@@ -66,8 +83,62 @@ def read_record(path: str | Path) -> dict[str, Any]:
 
 
 def load_records(out_dir: str | Path) -> list[dict[str, Any]]:
-    """All finished records in `out_dir`, in file-name order."""
-    return [read_record(p) for p in sorted(Path(out_dir).glob("*.json"))]
+    """All valid finished records in `out_dir`, in file-name order.
+
+    A record that is torn, edited or otherwise invalid is skipped with a warning naming the
+    file and the reason (one bad file must not break every analysis of the folder); the
+    next sweep moves it aside and retrains the run."""
+    out = []
+    for p in sorted(Path(out_dir).glob("*.json")):
+        try:
+            rec = read_record(p)
+            validate_record(rec)
+        except ValueError as exc:
+            warnings.warn(f"skipping invalid run record {p}: {exc}", stacklevel=2)
+            continue
+        out.append(rec)
+    return out
+
+
+def record_is_done(out_dir: str | Path, run_id: str) -> bool:
+    """Whether `out_dir` holds a valid record of `run_id`. An invalid one (torn by a copy,
+    edited) is moved aside to `rejected/` with its reason, so the run is retrained rather
+    than counted as done."""
+    path = record_path(out_dir, run_id)
+    if not path.exists():
+        return False
+    try:
+        rec = read_record(path)
+        validate_record(rec)
+        if rec["run_id"] != run_id:
+            raise ValueError(f"it holds run {rec['run_id']!r}, not {run_id!r}")
+    except ValueError as exc:
+        reject_record(path, str(exc))
+        return False
+    return True
+
+
+def reject_record(path: str | Path, reason: str) -> Path:
+    """Move an invalid record to `<out_dir>/rejected/` beside a `.reason.txt`; never delete it."""
+    path = Path(path)
+    dest_dir = path.parent / REJECTED
+    dest_dir.mkdir(exist_ok=True)
+    dest = dest_dir / path.name
+    atomic_write_text(dest.with_suffix(".reason.txt"), f"{reason}\n")
+    os.replace(path, dest)
+    warnings.warn(f"run record {path} is invalid ({reason}); moved it to {dest} to retrain it.", stacklevel=2)
+    return dest
+
+
+@contextlib.contextmanager
+def run_lock(out_dir: str | Path, run_id: str, timeout: float | None = None) -> Iterator[None]:
+    """Hold `ckpt/<run_id>.lock` while training a run: a second sweep on the same folder
+    waits here instead of training the run again, then finds its record and skips it."""
+    lock = Path(out_dir) / "ckpt" / f"{run_id}.lock"
+    with file_lock(lock, timeout=timeout, remove=True, what=f"run {run_id}"):
+        yield
+    with contextlib.suppress(OSError):
+        lock.parent.rmdir()  # only when empty: no other run is in progress or resumable
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
@@ -84,12 +155,22 @@ def load_checkpoint(path: str | Path, run_id: str) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:  # a truncated file cannot come from atomic_write, but a copy can be
-        return None
-    if not isinstance(state, dict) or state.get("schema") != CKPT_SCHEMA or state.get("run_id") != run_id:
-        return None
+        # weights_only: tensors and plain containers only; a crafted pickle cannot run code
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - truncated, foreign, or a pickle of objects
+        return discard_checkpoint(path, f"it cannot be read as weights only ({type(exc).__name__})")
+    if not isinstance(state, dict) or state.get("schema") != CKPT_SCHEMA:
+        return discard_checkpoint(path, f"it is not an {CKPT_SCHEMA} checkpoint")
+    if state.get("run_id") != run_id:
+        return discard_checkpoint(path, f"it belongs to run {state.get('run_id')!r}, not {run_id!r}")
     return state
+
+
+def discard_checkpoint(path: str | Path, reason: str) -> None:
+    """Delete an unusable checkpoint with a warning naming it; the run restarts from epoch 0."""
+    warnings.warn(f"discarding checkpoint {path}: {reason}; the run restarts from epoch 0.", stacklevel=2)
+    Path(path).unlink(missing_ok=True)
+    return None
 
 
 def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor]) -> Path:

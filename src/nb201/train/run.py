@@ -26,6 +26,7 @@ from nb201.space import Arch
 from nb201.train import loop, records
 from nb201.train.config import RunSpec
 from nb201.train.outcome import RunOutcome
+from nb201.validation import check_epochs
 
 
 @contextlib.contextmanager
@@ -123,6 +124,43 @@ def _degenerate_epochs(config: dict, prepared: loop.Prepared) -> list[dict[str, 
     return rows
 
 
+def _fresh(
+    spec: RunSpec, config: dict, prepared: loop.Prepared, device: torch.device
+) -> tuple[torch.nn.Module, torch.optim.Optimizer, Any, torch.Generator]:
+    """Model, optimizer, schedule and data-order generator as they are before epoch 0."""
+    c = prepared.input_shape[0]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(spec.seed)
+        model = build_network(
+            spec.arch_obj, prepared.num_classes, C=config["C"], N=config["N"], in_channels=c
+        )
+    model = model.to(device=device, memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=config["lr"],
+        momentum=config["momentum"],
+        nesterov=config["nesterov"],
+        weight_decay=config["weight_decay"],
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, functools.partial(loop.lr_factor, config=config))
+    return model, optimizer, scheduler, torch.Generator().manual_seed(spec.seed)
+
+
+def _restore(
+    state: dict, config: dict, model: torch.nn.Module, optimizer: Any, scheduler: Any, generator: Any
+) -> tuple[list[dict], float, float]:
+    """Load a checkpoint into fresh objects; raises when it does not fit this run."""
+    epochs = state["epochs"]
+    if not isinstance(epochs, list) or not 0 < len(epochs) < config["epochs"]:
+        raise ValueError(f"it holds {len(epochs) if isinstance(epochs, list) else '?'} epochs")
+    check_epochs(epochs)  # numbered in order, finite numbers in range: else the record could not be written
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    generator.set_state(state["generator"])
+    return list(epochs), float(state["seconds"]), float(state.get("cpu_seconds", 0.0))
+
+
 def _train(
     spec: RunSpec,
     run_id: str,
@@ -137,21 +175,7 @@ def _train(
 
     Returns (epochs, failure, model, seconds spent by earlier, interrupted attempts).
     """
-    arch = spec.arch_obj
-    c = prepared.input_shape[0]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(spec.seed)
-        model = build_network(arch, prepared.num_classes, C=config["C"], N=config["N"], in_channels=c)
-    model = model.to(device=device, memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=config["lr"],
-        momentum=config["momentum"],
-        nesterov=config["nesterov"],
-        weight_decay=config["weight_decay"],
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, functools.partial(loop.lr_factor, config=config))
-    generator = torch.Generator().manual_seed(spec.seed)
+    model, optimizer, scheduler, generator = _fresh(spec, config, prepared, device)
     augment = loop.nbdata.Augment(prepared.mean, prepared.std, pad=_pad(config, prepared.input_shape[1]))
 
     epochs: list[dict] = []
@@ -159,12 +183,12 @@ def _train(
     ckpt_path = records.checkpoint_path(out_dir, run_id)
     state = records.load_checkpoint(ckpt_path, run_id)
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["generator"])
-        epochs, seconds = list(state["epochs"]), float(state["seconds"])
-        cpu_seconds = float(state.get("cpu_seconds", 0.0))
+        try:
+            epochs, seconds, cpu_seconds = _restore(state, config, model, optimizer, scheduler, generator)
+        except Exception as exc:  # noqa: BLE001 - a checkpoint that does not fit this run
+            records.discard_checkpoint(ckpt_path, f"it does not fit this run ({type(exc).__name__}: {exc})")
+            model, optimizer, scheduler, generator = _fresh(spec, config, prepared, device)
+            epochs, seconds, cpu_seconds = [], 0.0, 0.0
 
     failure = None
     for epoch in range(len(epochs), config["epochs"]):
@@ -225,8 +249,20 @@ def run_one(
     out_dir = Path(out_dir)
     run_id = spec.run_id  # resolves and validates the preset and the fidelity overrides
     path = records.record_path(out_dir, run_id)
-    if path.exists():
+    if records.record_is_done(out_dir, run_id):  # an invalid record is moved aside: retrain
         return RunOutcome(run_id, "skipped", None, 0.0, str(path))
+    # One process per run: a second sweep on this folder waits here, then skips.
+    with records.run_lock(out_dir, run_id):
+        if records.record_is_done(out_dir, run_id):
+            return RunOutcome(run_id, "skipped", None, 0.0, str(path))
+        return _run_locked(spec, out_dir, num_threads, device, t0, c0)
+
+
+def _run_locked(
+    spec: RunSpec, out_dir: Path, num_threads: int | None, device: str | None, t0: float, c0: float
+) -> RunOutcome:
+    run_id = spec.run_id
+    path = records.record_path(out_dir, run_id)
     config = spec.config
     dev = torch.device(device or "cpu")
     with _torch_settings(num_threads, deterministic=dev.type == "cpu"):

@@ -27,7 +27,8 @@ from tqdm.auto import tqdm
 from nb201.space import Arch
 from nb201.train import loop, records
 from nb201.train.config import RunSpec, dataset_for_split, load_preset, resolve_config
-from nb201.train.engine import Engine, LocalEngine, RunOutcome
+from nb201.train.engine import Engine, LocalEngine
+from nb201.train.outcome import RunOutcome
 from nb201.train.run import arch_cost
 
 
@@ -66,6 +67,11 @@ class SweepSummary:
         return "\n".join(lines)
 
     __str__ = table
+
+    @property
+    def ok(self) -> bool:
+        """True when no run failed; scripts should exit non-zero otherwise."""
+        return not self.failed
 
 
 def _as_pairs(datasets: str | Iterable[str | tuple[str, str]]) -> list[tuple[str, str]]:
@@ -226,8 +232,7 @@ def sweep(
             count(outcome, arch_by_id.get(outcome.run_id, "?"))
             bar.update(1)
             for m in members_of.pop(outcome.run_id, []):
-                mpath = records.record_path(out_dir, m.run_id)
-                if mpath.exists():
+                if records.record_is_done(out_dir, m.run_id):
                     summary.skipped += 1
                 elif not outcome.path:
                     summary.failed.append(
