@@ -124,3 +124,63 @@ def test_each_shipped_cifar_preset_is_a_point_of_the_grid():
 def test_unknown_methods_are_refused(method):
     with pytest.raises(ValueError, match="unknown method"):
         analysis.describe_correlation({"n": 3}, "a", "b", method=method)
+
+
+# ---- report headers ------------------------------------------------------------------------
+
+
+def test_parameter_table_lists_every_parameter_the_executed_notebook_used():
+    import nbformat
+
+    from nb201 import reports
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(
+        'runs = 50  # runs\nbudget = None  # s\nworkers = 1\nname = "x" + "y"\n'
+    )
+    params.metadata["tags"] = ["parameters"]
+    injected = nbformat.v4.new_code_cell('runs = 500\nsidecar = "out/04.json"\n')
+    injected.metadata["tags"] = ["injected-parameters"]
+    head = nbformat.v4.new_code_cell("reports.header('t')")
+    head.outputs = [
+        nbformat.v4.new_output("display_data", data={"text/markdown": reports.header_markdown("04 · Search")})
+    ]
+    nb.cells = [params, injected, head]
+    nb.metadata["papermill"] = {"parameters": {"runs": 500, "sidecar": "out/04.json"}}
+    rows = reports.notebook_parameters(nb)
+    assert rows == [
+        ("runs", 500, "run"),
+        ("budget", None, "default"),
+        ("workers", 1, "default"),
+        ("name", '"x" + "y"', "default"),
+        ("sidecar", "out/04.json", "run"),
+    ]
+    reports.add_parameter_table(nb)
+    table = head.outputs[1]["data"]["text/markdown"]
+    for name in ("runs", "budget", "workers", "name", "sidecar"):
+        assert f"| `{name}` |" in table
+    assert "| `runs` | `500` | run |" in table
+
+
+def test_dirty_means_code_or_notebooks_differ_not_the_pipelines_outputs(tmp_path):
+    import subprocess
+
+    from nb201.envinfo import read_git_state
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    for rel in ("src/m.py", "notebooks/n.ipynb", "reports/r.html", "data/benchmarks/b/meta.json"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("0")
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    commit, dirty = read_git_state(tmp_path)
+    assert len(commit) == 40 and dirty is False
+    (tmp_path / "reports/r.html").write_text("1")  # what the pipeline itself writes
+    (tmp_path / "data/benchmarks/b/meta.json").write_text("1")
+    assert read_git_state(tmp_path) == (commit, False)
+    (tmp_path / "notebooks/n.ipynb").write_text("1")
+    assert read_git_state(tmp_path) == (commit, True)
+    assert read_git_state(tmp_path / "nowhere") == (None, None)
