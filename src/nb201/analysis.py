@@ -271,3 +271,34 @@ def select_archs(
     if isinstance(spec, str) and spec.startswith("benchmark:"):
         return benchmark_archs(spec.removeprefix("benchmark:"))
     return space.select(spec, seed=seed, exclude=exclude)
+
+
+COST_UNITS = {"params": ("params (M)", 1.0), "flops": ("FLOPs (M)", 1.0), "latency": ("latency (ms)", 1e3)}
+
+
+def with_units(costs: pd.DataFrame) -> pd.DataFrame:
+    """A cost frame for display: params and FLOPs in millions, latency in milliseconds
+    (stored in seconds, where a CPU-scale cell shows as 0.000), the unit in each name."""
+    out = costs.copy()
+    for col, (name, scale) in COST_UNITS.items():
+        if col in out:
+            out[col] = out[col] * scale
+    return out.rename(columns={c: n for c, (n, _) in COST_UNITS.items()})
+
+
+def sweep_cost(records: Sequence[dict]) -> dict[str, float]:
+    """What a sweep cost so far, over all its run records (not only one execution's):
+    runs, architectures, CPU-hours (measured process CPU time, i.e. core-hours; wall time x
+    threads for records without it), wall-hours, and core-seconds per run."""
+    from nb201.fidelity import record_cpu_seconds
+
+    ok = [r for r in records if r.get("status") == "ok" and r.get("wall_time") is not None]
+    cpu = float(sum(record_cpu_seconds(r) for r in ok))
+    wall = float(sum(float(r["wall_time"]) for r in ok))
+    return {
+        "runs": float(len(ok)),
+        "archs": float(len({int(r["arch_index"]) for r in ok})),
+        "cpu_hours": cpu / 3600,
+        "wall_hours": wall / 3600,
+        "core_seconds_per_run": cpu / len(ok) if ok else float("nan"),
+    }

@@ -74,6 +74,23 @@ def header(title: str, params: dict[str, Any] | None = None) -> None:
     display(Markdown(header_markdown(title)))
 
 
+def show_table(frame: Any, title: str) -> None:
+    """Display a table under a bold title line (a report never shows an untitled table)."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"**{title}**"))
+    display(frame)
+
+
+def show_text(*lines: str | None) -> None:
+    """Display generated prose (e.g. `analysis.describe_correlation`) as markdown; None skipped."""
+    from IPython.display import Markdown, display
+
+    text = "\n\n".join(line for line in lines if line)
+    if text:
+        display(Markdown(text))
+
+
 def _assignments(source: str) -> dict[str, Any]:
     """`name = value` pairs of a parameters cell, values as Python literals (else source text)."""
     import ast

@@ -178,12 +178,20 @@ class Experiment:
         n_archs = len(self.evaluation)
         runs = {len(v) for v in self.results.values()}
         reward_set = self.metric.removesuffix("-accuracy")
-        queries = float(np.mean([r.n_queries for rs in self.results.values() for r in rs]))
+        # distinct cells a run trained to the full schedule (multi-fidelity queries of
+        # partial curves do not count): the share of the benchmark a run has seen
+        full = [
+            len(set(r.archs[r.epochs == r.epochs.max()].tolist())) if r.n_queries else 0
+            for rs in self.results.values()
+            for r in rs
+        ]
+        queries = float(np.mean(full)) if full else 0.0
         lines = [
             f"Runs: {', '.join(map(str, sorted(runs)))} per algorithm (the paper: 500), run k of every "
             "algorithm from the same seed.",
             f"Budget: {self.budget_rule or f'{self.budget:,.0f} simulated seconds'}; "
-            f"{queries:.1f} queries per run on average, over a benchmark of {n_archs} architectures.",
+            f"a run trains {queries:.1f} distinct architectures to the full schedule on average, of the "
+            f"{n_archs} the benchmark holds.",
             f"Reward: {self.dataset}/{reward_set} accuracy after one training run (a random seed) at hp "
             f"{self.hp}.",
             f"Reported: {', '.join(self.datasets)} (final epoch of the longest schedule, mean over seeds); "
