@@ -184,3 +184,24 @@ def test_dirty_means_code_or_notebooks_differ_not_the_pipelines_outputs(tmp_path
     (tmp_path / "notebooks/n.ipynb").write_text("1")
     assert read_git_state(tmp_path) == (commit, True)
     assert read_git_state(tmp_path / "nowhere") == (None, None)
+
+
+def test_progress_outside_a_terminal_updates_every_few_seconds_at_most(tmp_path):
+    import io
+
+    from tqdm import tqdm
+
+    from nb201.reports import PROGRESS_INTERVAL_S, progress_options
+
+    log = io.StringIO()  # a redirected log: not a tty
+    opts = progress_options(log)
+    assert opts["mininterval"] == PROGRESS_INTERVAL_S >= 2
+    for _ in tqdm(range(20_000), file=log, **opts):
+        pass
+    assert log.getvalue().count("\r") <= 3  # start, end; not one per item
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert progress_options(Tty()) == {}

@@ -280,7 +280,7 @@ def with_units(costs: pd.DataFrame) -> pd.DataFrame:
     """A cost frame for display: params and FLOPs in millions, latency in milliseconds
     (stored in seconds, where a CPU-scale cell shows as 0.000), the unit in each name."""
     out = costs.copy()
-    for col, (name, scale) in COST_UNITS.items():
+    for col, (_name, scale) in COST_UNITS.items():
         if col in out:
             out[col] = out[col] * scale
     return out.rename(columns={c: n for c, (n, _) in COST_UNITS.items()})

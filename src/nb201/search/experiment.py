@@ -360,7 +360,9 @@ def _run_many(
         if progress:
             from tqdm.auto import tqdm
 
-            it = tqdm(seeds, desc=label)
+            from nb201.reports import progress_options
+
+            it = tqdm(seeds, desc=label, **progress_options())
         return [
             run_search(algo, oracle, budget, s, dataset=dataset, hp=hp, metric=metric, **settings) for s in it
         ]
