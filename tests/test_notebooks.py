@@ -138,6 +138,9 @@ def test_fidelity_notebook_scores_a_point_against_the_calibration_set(
     tiny = s["points"]["tiny"]
     assert tiny["n"] == 4 and -1 <= tiny["kendall"] <= 1 and tiny["core_seconds_per_arch"] > 0
     assert s["chosen"] == "tiny" and s["chosen_fidelity"]["C"] == 4
+    assert tiny["complete"] is True and s["incomplete"] == [] and s["no_records"] == []
+    # the benchmark's preset (cpu-cifar) is not a point of this one-point grid: the report says so
+    assert s["benchmark_point"] is None and any("not a point of this grid" in t for t in s["text"])
     html = (out / "05_fidelity.html").read_text()
     assert "Traceback" not in html and "data:image/png;base64" in html
 

@@ -125,7 +125,11 @@ def run_pipeline(
     for nb in selected:
         src = root / "notebooks" / f"{nb}.ipynb"
         executed = out_dir / f"{nb}.ipynb"
-        nb_params = {**params.get(nb, {}), "sidecar": str(out_dir / f"{nb}.json")}
+        sidecar = out_dir / f"{nb}.json"  # relative to the project when inside it: reports show it
+        nb_params = {
+            **params.get(nb, {}),
+            "sidecar": str(sidecar.relative_to(root) if sidecar.is_relative_to(root) else sidecar),
+        }
         start = time.perf_counter()
         print(f"[nb201] {nb}: executing with {nb_params}", flush=True)
         pm.execute_notebook(
