@@ -141,12 +141,7 @@ def test_bohb_restores_global_random_state(needle):
 # ---- finding the best -------------------------------------------------------------------
 
 
-# REINFORCE with the paper's lr 0.5 concentrates its policy on ~5 of these 60 cells within a
-# few steps (it finds the best in ~1 of 30 runs, 2x chance); a gentler rate shows that it
-# does climb to the best cell once it has seen it.
-@pytest.mark.parametrize(
-    "name, settings", [("RS", {}), ("REA", {}), ("REINFORCE", {"learning_rate": 0.05}), ("BOHB", {})]
-)
+@pytest.mark.parametrize("name, settings", [("RS", {}), ("REA", {}), ("REINFORCE", {}), ("BOHB", {})])
 def test_finds_a_clearly_best_architecture_far_more_often_than_chance(name, settings, needle):
     bench, best = needle
     runs = 30
@@ -167,10 +162,17 @@ def test_rea_and_reinforce_beat_random_search_on_structure(structured):
     rs = mean_quality("RS")
     # std of one run's answer is ~0.05 here, so 0.03 is > 7 standard errors of the difference.
     assert mean_quality("REA") > rs + 0.03
-    # REINFORCE with the paper's lr 0.5 turns near-deterministic within ~20 queries and lands
-    # within noise of RS on these landscapes (the paper's own edge was 0.15 pp); a gentler
-    # learning rate shows that the policy gradient does exploit the structure.
-    assert mean_quality("REINFORCE", learning_rate=0.1) > rs + 0.03
+    # REINFORCE at its default lr 0.001 (the NB201 launcher's) moves each logit by at most
+    # ~0.001 per Adam step: over the ~100 queries of this budget its policy stays within a
+    # few percent of uniform, so it *is* random search here (as in the paper, where its edge
+    # over RS was 0.15 pp). The test therefore checks that (a) the default is statistically
+    # indistinguishable from RS, and (b) the policy gradient exploits structure at NATS-Bench's
+    # larger rate 0.01 once the budget allows more updates (x4).
+    default = mean_quality("REINFORCE")
+    assert abs(default - rs) < 0.03
+    fast = [ALGORITHMS["REINFORCE"](bench, budget=48000, seed=s, learning_rate=0.01) for s in range(60)]
+    slow_rs = [ALGORITHMS["RS"](bench, budget=48000, seed=s) for s in range(60)]
+    assert np.mean([q[r.arch_index] for r in fast]) > np.mean([q[r.arch_index] for r in slow_rs]) + 0.01
 
 
 # ---- algorithm internals -----------------------------------------------------------------
@@ -277,8 +279,8 @@ def test_bad_settings_give_clear_errors(needle):
         ALGORITHMS["RS"](bench, dataset="cifar7")
     with pytest.raises(KeyError, match="no hp '7'"):
         ALGORITHMS["REA"](bench, hp="7")
-    with pytest.raises(ValueError, match="population"):
-        ALGORITHMS["REA"](bench, budget=500, seed=0)  # ~4 queries cannot fill a population of 10
+    short = ALGORITHMS["REA"](bench, budget=500, seed=0)  # ~4 queries cannot fill a population of 10
+    assert 0 < short.n_queries < 10 and short.arch_index == short.archs[np.argmax(short.rewards)]
     with pytest.raises(ValueError, match="sample_size"):
         ALGORITHMS["REA"](bench, sample_size=11)
     with pytest.raises(TypeError, match="population_size"):
@@ -300,8 +302,58 @@ def test_bad_settings_give_clear_errors(needle):
     with pytest.raises(KeyError, match="settings given for"):
         run_experiment(["RS"], bench, runs=2, settings={"REA": {"sample_size": 2}})
     env = SearchEnv(Oracle.from_arrays(*_one_arch_arrays()), 1e6, np.random.default_rng(0))
-    with pytest.raises(KeyError, match="not in this benchmark"):
-        env.query(5)
+    with pytest.raises(KeyError, match="not an architecture of the space"):
+        env.query(NUM_ARCHS + 5)
+
+
+def test_a_query_of_a_missing_architecture_is_free_and_returns_none():
+    env = SearchEnv(Oracle.from_arrays(*_one_arch_arrays()), 25.0, np.random.default_rng(0))
+    assert env.query(5) is None
+    assert not env.exhausted and env.used == 0.0 and env.misses == 1 and env.n_queries == 0
+    assert not env.contains(5) and env.contains(3) and env.contains(Arch.from_index(3))
+    assert env.query(3) == 90.0 and env.used == 10.0
+    env.MAX_CONSECUTIVE_MISSES = 50  # an algorithm that only proposes missing cells cannot loop forever
+    with pytest.raises(RuntimeError, match="does not hold"):
+        while True:
+            env.query(5)
+
+
+def local_search(env, rng, restarts_after: int = 20):
+    """The README's plug-in, verbatim: written for the full space, unaware of subsets."""
+    best, best_r, stale = env.random_arch(rng), -np.inf, 0
+    while not env.exhausted:
+        ops = ops_of(best).copy()
+        ops[rng.integers(6)] = rng.integers(5)
+        arch = index_of(ops) if stale < restarts_after else env.random_arch(rng)
+        reward = env.query(arch)
+        if reward is not None and reward > best_r:
+            best, best_r, stale = arch, reward, 0
+        else:
+            stale += 1
+
+
+@pytest.mark.parametrize("name", [*PAPER_ALGOS, "local-search"])
+def test_every_algorithm_searches_a_benchmark_holding_a_subset(name, needle):
+    """60 of 15,625 cells: single-edge moves almost always leave the benchmark; no algorithm
+    may crash, spend budget on a cell it cannot train, or answer one outside the benchmark."""
+    bench, _ = needle
+    algo = local_search if name == "local-search" else name
+    for seed in range(3):
+        r = run_search(algo, bench, budget=6000, seed=seed)
+        held = set(NEEDLE_ARCHS.tolist())
+        assert r.arch_index in held and set(r.archs.tolist()) <= held
+        assert 0 < r.used_time <= 6000
+
+
+def test_default_dataset_is_the_benchmarks_when_unambiguous(tmp_path, needle):
+    bench, _ = needle
+    assert run_search("RS", bench, budget=3000).dataset == "cifar10-valid"  # the paper's, when present
+    two = Benchmark.open(
+        write_synthetic(tmp_path / "two", archs=NEEDLE_ARCHS, splits=("digits", "cifar100"), hps={"c": 3})
+    )
+    with pytest.raises(KeyError, match="several datasets"):
+        run_search("RS", two, budget=3000)
+    assert run_search("RS", two, budget=3000, dataset="digits").dataset == "digits"
 
 
 def _one_arch_arrays():
@@ -361,6 +413,11 @@ def test_run_experiment_tables_curves_and_paper_rows(needle):
     )
     text = exp.summary()
     assert text.loc["REA (paper)", "cifar10/ori-test"] == "93.92 ± 0.30"
+    assert text.loc["ResNet (paper)", "cifar10/ori-test"] == "93.97 ± 0.00"
+    # the reward (cifar10-valid/x-valid, from the training images) is not reported; ori-test is disjoint
+    assert exp.datasets == ["cifar10-valid/ori-test", "cifar10/ori-test"]
+    assert any(line.startswith("Rows marked (paper) are quoted") for line in exp.protocol())
+    assert "12,000 simulated seconds" in exp.budget_rule
     assert text.loc["RS", "cifar10/ori-test"].count("±") == 1
     curves = exp.curves
     assert len(curves) == 4 * 25
@@ -383,8 +440,16 @@ def test_own_benchmark_with_one_hp_and_no_cifar(tmp_path):
     bohb = exp.results["BOHB"][0]
     assert bohb.hp == "cheap" and set(bohb.epochs.tolist()) <= {1, 5}  # 22.2, 66.7, 200 of 200 -> of 5
     assert all(r.hp == "cheap" and r.dataset == "digits" for rs in exp.results.values() for r in rs)
-    with pytest.raises(KeyError, match="unknown dataset 'cifar10-valid'"):
-        run_experiment(["RS"], bench, runs=1)
+    assert run_experiment(["RS"], bench, runs=1, budget=3000).dataset == "digits"  # its only split
+    # reward x-valid is half of the test images and ori-test their union: neither is reported
+    assert exp.datasets == ["digits/x-test"]
+    assert list(exp.summary().columns) == ["digits/x-test"]
+    lines = exp.protocol()
+    assert any(line.startswith("Reward: digits/x-valid") for line in lines)
+    assert any(line.startswith("Reported: digits/x-test") for line in lines)
+    assert any("paper's rows are not shown" in line for line in lines)
+    auto = run_experiment(["RS"], bench, runs=2)
+    assert "25 median queries" in auto.budget_rule  # 200 held archs: 25 queries, not capped
 
 
 def test_parallel_workers_give_the_same_runs(needle):

@@ -170,3 +170,135 @@ def seed_matrix(
             vals[have] = bench.metrics(archs[have], metric, seeds=s, dataset=split, hp=hp)
         cols.append(vals)
     return archs, seeds, np.stack(cols, axis=1) if cols else np.empty((len(archs), 0))
+
+
+# ---- report text that follows from the numbers ------------------------------------------
+# Thresholds on |rank correlation| for the words "weak", "moderate", "strong" (Kendall's tau
+# runs about two thirds of Spearman's rho on the same data, hence two scales).
+_STRENGTH = {"kendall": (0.2, 0.45), "spearman": (0.3, 0.6)}
+_SYMBOL = {"kendall": "Kendall τ", "spearman": "Spearman ρ"}
+
+
+def describe_correlation(
+    agreement: dict[str, float],
+    x: str,
+    y: str,
+    method: str = "kendall",
+    level: float = 0.95,
+) -> str:
+    """One sentence about how `x` relates to `y`, generated from a `rank_agreement` result.
+
+    The sentence states a direction only when the bootstrap interval excludes zero, and
+    then grades the strength by the interval's bound nearest zero (the strength the data
+    support), not the point estimate; when the interval covers zero it says "no clear
+    relation". Report prose is written by this function so that a sentence can never claim
+    more than the statistic beside it.
+    """
+    if method not in _STRENGTH:
+        raise ValueError(f"unknown method {method!r}: use 'kendall' or 'spearman'")
+    value = float(agreement.get(method, float("nan")))
+    lo = float(agreement.get(f"{method}_lo", float("nan")))
+    hi = float(agreement.get(f"{method}_hi", float("nan")))
+    n = int(agreement.get("n", 0) or 0)
+    symbol = _SYMBOL[method]
+    if not np.isfinite(value) or not (np.isfinite(lo) and np.isfinite(hi)):
+        shown = f" ({symbol} = {value:.2f}, no interval)" if np.isfinite(value) else ""
+        return f"Too few architectures ({n}) to say how {x} relates to {y}{shown}."
+    stat = (
+        f"{symbol} = {value:.2f} [{lo:.2f}, {hi:.2f}], {level:.0%} bootstrap interval over {n} architectures"
+    )
+    if lo <= 0 <= hi:
+        return f"No clear relation between {x} and {y}: {stat}, which covers zero."
+    weak, strong = _STRENGTH[method]
+    supported = min(abs(lo), abs(hi))
+    grade = "strong" if supported >= strong else "moderate" if supported >= weak else "weak"
+    direction = "higher" if value > 0 else "lower"
+    return f"Higher {x} goes with {direction} {y}, a {grade} relation: {stat}."
+
+
+def describe_noise(between_archs_std: float, seed_std: float, what: str = "accuracy") -> str:
+    """One sentence comparing the spread of `what` between architectures with its spread
+    between seeds of one architecture; where the two are comparable, the ranking is mostly
+    noise and the sentence says so."""
+    if not (np.isfinite(between_archs_std) and np.isfinite(seed_std)):
+        return f"Only one seed per architecture: the seed noise in {what} cannot be measured here."
+    ratio = between_archs_std / seed_std if seed_std > 0 else float("inf")
+    numbers = (
+        f"the spread of {what} between architectures (std {between_archs_std:.2f}) is {ratio:.1f}x "
+        f"its spread between seeds of one architecture (median std {seed_std:.2f})"
+    )
+    if ratio < 2:
+        return (
+            f"Mostly noise: {numbers}, so the ranking of architectures here is largely the luck of "
+            "the seed; read the figures below as a demonstration of the pipeline, not as findings."
+        )
+    if ratio < 5:
+        return f"Some signal: {numbers}; close architectures are within seed noise of each other."
+    return f"Clear signal: {numbers}."
+
+
+def single_axis_note(kind: str, have: Sequence[str], need: int = 2) -> str | None:
+    """The one line a section prints instead of a degenerate figure when the benchmark has
+    fewer than `need` datasets / seeds / epochs; None when the figure is meaningful."""
+    have = list(have)
+    if len(have) >= need:
+        return None
+    held = ", ".join(map(str, have)) or "none"
+    return f"This benchmark holds {len(have)} {kind} ({held}); this section needs at least {need}."
+
+
+def benchmark_archs(path: str | Path, dataset: str | None = None) -> list[Arch]:
+    """The architectures a built benchmark holds (for one dataset, or all), in index order:
+    the `archs = "benchmark:<folder>"` selection that rebuilds a benchmark's sample
+    elsewhere (e.g. from the official CIFAR-10 archive instead of the JPEG zip)."""
+    from nb201.api import Benchmark
+    from nb201.store import open_substore, substore_name
+
+    bench = Benchmark.open(path)
+    indices: set[int] = set()
+    for split in [dataset] if dataset else bench.datasets:
+        for hp in bench.hps(split):
+            indices |= {int(i) for i in open_substore(Path(bench.root) / substore_name(split, hp)).archs}
+    return [Arch.from_index(i) for i in sorted(indices)]
+
+
+def select_archs(
+    spec: str | Sequence[str], seed: int = 0, exclude: Sequence[str] | None = None
+) -> list[Arch]:
+    """`space.select`, plus `"benchmark:<folder>"`: the architectures an existing benchmark holds."""
+    from nb201 import space
+
+    if isinstance(spec, str) and spec.startswith("benchmark:"):
+        return benchmark_archs(spec.removeprefix("benchmark:"))
+    return space.select(spec, seed=seed, exclude=exclude)
+
+
+COST_UNITS = {"params": ("params (M)", 1.0), "flops": ("FLOPs (M)", 1.0), "latency": ("latency (ms)", 1e3)}
+
+
+def with_units(costs: pd.DataFrame) -> pd.DataFrame:
+    """A cost frame for display: params and FLOPs in millions, latency in milliseconds
+    (stored in seconds, where a CPU-scale cell shows as 0.000), the unit in each name."""
+    out = costs.copy()
+    for col, (_name, scale) in COST_UNITS.items():
+        if col in out:
+            out[col] = out[col] * scale
+    return out.rename(columns={c: n for c, (n, _) in COST_UNITS.items()})
+
+
+def sweep_cost(records: Sequence[dict]) -> dict[str, float]:
+    """What a sweep cost so far, over all its run records (not only one execution's):
+    runs, architectures, CPU-hours (measured process CPU time, i.e. core-hours; wall time x
+    threads for records without it), wall-hours, and core-seconds per run."""
+    from nb201.fidelity import record_cpu_seconds
+
+    ok = [r for r in records if r.get("status") == "ok" and r.get("wall_time") is not None]
+    cpu = float(sum(record_cpu_seconds(r) for r in ok))
+    wall = float(sum(float(r["wall_time"]) for r in ok))
+    return {
+        "runs": float(len(ok)),
+        "archs": float(len({int(r["arch_index"]) for r in ok})),
+        "cpu_hours": cpu / 3600,
+        "wall_hours": wall / 3600,
+        "core_seconds_per_run": cpu / len(ok) if ok else float("nan"),
+    }

@@ -137,3 +137,110 @@ def params_baseline(
 
     params = np.array([count_params(Arch.from_index(int(i)), num_classes) for i in calibration.index])
     return rank_agreement(params, calibration[column].to_numpy(), **kw)
+
+
+# ---- choosing a point, and comparing two -------------------------------------------------
+SELECTION_RULE = (
+    "the point with the highest Spearman agreement among those whose every calibration "
+    "architecture has a record and whose mean cost is within the budget"
+)
+
+
+def mark_complete(results: pd.DataFrame, n_required: int, budget: float) -> pd.DataFrame:
+    """`results` (one row per point: n, spearman, ..., core_seconds_per_arch) with two columns
+    added: `complete` (every calibration architecture scored) and `within_budget`.
+
+    A point scored on 9 of 60 architectures has an interval three times as wide and a
+    different set of architectures, so it is not comparable with the complete ones; the
+    report marks it instead of ranking it beside them."""
+    out = results.copy()
+    out["complete"] = out["n"].fillna(0).astype(int) >= n_required
+    out["within_budget"] = out["core_seconds_per_arch"] <= budget
+    return out
+
+
+def choose_point(
+    results: pd.DataFrame, n_required: int, budget: float, metric: str = "spearman"
+) -> str | None:
+    """The selection rule (`SELECTION_RULE`): best `metric` among complete points within the
+    budget; None when no point qualifies."""
+    marked = mark_complete(results, n_required, budget)
+    eligible = marked[marked["complete"] & marked["within_budget"] & marked[metric].notna()]
+    return str(eligible[metric].idxmax()) if len(eligible) else None
+
+
+def paired_difference(
+    a: pd.DataFrame,
+    b: pd.DataFrame,
+    calibration: pd.DataFrame,
+    column: str,
+    method: str = "spearman",
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, float]:
+    """Rank agreement of point `a` minus that of point `b`, with a paired bootstrap interval.
+
+    Both points are scored on the architectures both hold, and every bootstrap resample
+    draws the same architectures for both, so the interval reflects only how differently
+    the two points rank them (the architectures' own spread cancels). A difference whose
+    interval covers zero is not significant.
+    """
+    if method not in ("spearman", "kendall"):
+        raise ValueError(f"unknown method {method!r}: use 'kendall' or 'spearman'")
+    joined = (
+        a[["accuracy"]]
+        .rename(columns={"accuracy": "a"})
+        .join(b[["accuracy"]].rename(columns={"accuracy": "b"}), how="inner")
+        .join(calibration[[column]], how="inner")
+        .dropna()
+    )
+    n = len(joined)
+    x, y, t = (joined[c].to_numpy(dtype=float) for c in ("a", "b", column))
+    from scipy import stats
+
+    def corr(u: np.ndarray, v: np.ndarray) -> float:
+        f = stats.spearmanr if method == "spearman" else stats.kendalltau
+        return float(f(u, v).statistic)
+
+    out = {"n": float(n), "a": float("nan"), "b": float("nan"), "diff": float("nan")}
+    out |= {"diff_lo": float("nan"), "diff_hi": float("nan")}
+    if n < 3:
+        return out
+    out["a"], out["b"] = corr(x, t), corr(y, t)
+    out["diff"] = out["a"] - out["b"]
+    rng = np.random.default_rng(seed)
+    diffs = np.empty(n_boot)
+    for k in range(n_boot):
+        i = rng.integers(0, n, size=n)
+        diffs[k] = corr(x[i], t[i]) - corr(y[i], t[i])
+    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
+    out["diff_lo"], out["diff_hi"] = (float(v) for v in np.nanpercentile(diffs, [lo, hi]))
+    return out
+
+
+def describe_difference(diff: dict[str, float], a: str, b: str, method: str = "spearman") -> str:
+    """One sentence on a `paired_difference`: significant only when the interval excludes zero."""
+    if not np.isfinite(diff.get("diff_lo", float("nan"))):
+        return f"Too few architectures in common ({int(diff.get('n', 0))}) to compare {a} with {b}."
+    stat = (
+        f"{method} {diff['a']:.3f} vs {diff['b']:.3f}, difference {diff['diff']:+.3f} "
+        f"[{diff['diff_lo']:+.3f}, {diff['diff_hi']:+.3f}] "
+        f"(paired bootstrap 95%, {int(diff['n'])} architectures)"
+    )
+    if diff["diff_lo"] <= 0 <= diff["diff_hi"]:
+        return f"{a} and {b} rank the calibration architectures equally well within noise: {stat}."
+    better, worse = (a, b) if diff["diff"] > 0 else (b, a)
+    return f"{better} ranks the calibration architectures better than {worse}: {stat}."
+
+
+def preset_point(grid: FidelityGrid, preset: str) -> str | None:
+    """The grid point whose resolved training config equals `preset`'s (None if none does):
+    how a report names the point a benchmark was built at."""
+    from nb201.train import resolve_config
+
+    target = resolve_config(preset, {})
+    for p in grid.points:
+        if resolve_config(grid.preset, p.fidelity) == target:
+            return p.name
+    return None

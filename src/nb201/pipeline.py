@@ -34,6 +34,10 @@ class Profile:
     out: str
     notebooks: list[str]
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Follow-up profiles (`[[then]]` tables: profile, only): run after this one when it
+    # renders into its own output folder. The default profile uses it to re-render the
+    # analyses of the committed CIFAR-10 benchmark, so that its first run shows findings.
+    then: list[dict[str, Any]] = field(default_factory=list)
 
 
 def profile_names() -> list[str]:
@@ -60,7 +64,14 @@ def load_profile(name_or_path: str) -> Profile:
     if unknown:
         raise ValueError(f"profile {name!r} names unknown notebooks {unknown}; known: {list(NOTEBOOKS)}")
     params = {k: v for k, v in raw.items() if k in NOTEBOOKS}
-    return Profile(name, raw.get("description", ""), raw.get("out", "reports"), notebooks, params)
+    then = list(raw.get("then", []))
+    for step in then:
+        if not isinstance(step, dict) or "profile" not in step:
+            raise ValueError(f"profile {name!r}: each [[then]] needs a profile name, got {step!r}")
+        bad = [n for n in step.get("only", []) if n not in NOTEBOOKS]
+        if bad:
+            raise ValueError(f"profile {name!r}: [[then]] names unknown notebooks {bad}")
+    return Profile(name, raw.get("description", ""), raw.get("out", "reports"), notebooks, params, then)
 
 
 def parse_override(text: str) -> tuple[str, str, Any]:
@@ -87,8 +98,14 @@ def run_pipeline(
     only: list[str] | None = None,
     kernel_name: str | None = None,
     progress: bool = True,
+    follow: bool | None = None,
 ) -> dict[str, Path]:
-    """Execute the profile's notebooks in order; returns {notebook: html path}."""
+    """Execute the profile's notebooks in order; returns {notebook: html path}.
+
+    `follow`: also run the profile's `[[then]]` follow-ups (their reports are keyed
+    `<profile>/<notebook>`); None means only when the profile renders into its own output
+    folder with no `--only` and no overrides (what `make reports` does), so that a test or
+    a custom run never rewrites another profile's committed reports."""
     import papermill as pm
 
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
@@ -108,7 +125,11 @@ def run_pipeline(
     for nb in selected:
         src = root / "notebooks" / f"{nb}.ipynb"
         executed = out_dir / f"{nb}.ipynb"
-        nb_params = {**params.get(nb, {}), "sidecar": str(out_dir / f"{nb}.json")}
+        sidecar = out_dir / f"{nb}.json"  # relative to the project when inside it: reports show it
+        nb_params = {
+            **params.get(nb, {}),
+            "sidecar": str(sidecar.relative_to(root) if sidecar.is_relative_to(root) else sidecar),
+        }
         start = time.perf_counter()
         print(f"[nb201] {nb}: executing with {nb_params}", flush=True)
         pm.execute_notebook(
@@ -122,6 +143,13 @@ def run_pipeline(
         )
         rendered[nb] = render_html(executed, out_dir / f"{nb}.html")
         print(f"[nb201] {nb}: done in {time.perf_counter() - start:.1f} s -> {rendered[nb]}", flush=True)
+    if follow is None:
+        follow = out is None and not only and not overrides
+    for step in prof.then if follow else []:
+        more = run_pipeline(
+            step["profile"], only=step.get("only"), kernel_name=kernel_name, progress=progress, follow=False
+        )
+        rendered |= {f"{step['profile']}/{nb}": path for nb, path in more.items()}
     return rendered
 
 

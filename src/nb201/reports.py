@@ -12,7 +12,6 @@ import datetime as _dt
 import json
 import math
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -38,40 +37,130 @@ def chdir_to_repo() -> Path:
     return root
 
 
-def _git(root: Path | None, *args: str) -> str:
-    out = subprocess.run(["git", *args], cwd=root or Path.cwd(), capture_output=True, text=True, timeout=10)
-    return out.stdout.strip()
-
-
 def git_commit(root: Path | None = None) -> str:
-    """The commit a report was rendered from, `+dirty` when tracked files were modified."""
-    try:
-        commit = _git(root, "rev-parse", "--short=12", "HEAD") or "unknown"
-        dirty = _git(root, "status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.SubprocessError):
+    """The commit a report was rendered from (12 hex digits), `+dirty` when the code or the
+    notebooks differ from it (`envinfo.read_git_state`: the pipeline's own outputs under
+    reports/ and data/ do not count); "unknown" outside a git clone."""
+    from nb201.envinfo import read_git_state
+
+    commit, dirty = read_git_state(root or repo_root_or_none())
+    if commit is None:
         return "unknown"
-    return commit + ("+dirty" if dirty else "")
+    return commit[:12] + ("+dirty" if dirty else "")
 
 
-def header_markdown(title: str, params: dict[str, Any]) -> str:
+def repo_root_or_none() -> Path | None:
+    try:
+        return repo_root()
+    except FileNotFoundError:
+        return None
+
+
+PROGRESS_INTERVAL_S = 10.0  # outside a terminal: at most one progress update this often
+
+
+def progress_options(stream: Any = None) -> dict[str, Any]:
+    """tqdm keyword arguments for nb201's progress bars.
+
+    In a terminal a bar may redraw often. Redirected to a log (papermill, CI, `> log`),
+    every redraw is kept, so a 5-minute import would write thousands of updates; there
+    a bar updates at most every `PROGRESS_INTERVAL_S` seconds, in plain ASCII."""
+    import sys
+
+    stream = sys.stderr if stream is None else stream
+    try:
+        tty = bool(stream.isatty())
+    except (AttributeError, ValueError):
+        tty = False
+    if tty:
+        return {}
+    return {"mininterval": PROGRESS_INTERVAL_S, "maxinterval": max(PROGRESS_INTERVAL_S, 10.0), "ascii": True}
+
+
+def header_markdown(title: str) -> str:
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-    def cell(value: object) -> str:  # a table cell: no pipes or backticks to break the markdown
-        return str(value).replace("|", "\\|").replace("`", "'")[:200]
-
-    rows = "\n".join(f"| `{cell(k)}` | `{cell(repr(v))}` |" for k, v in params.items())
-    return (
-        f"# {title}\n\n"
-        f"*Rendered {now} · git commit `{git_commit()}` · nb201 {__version__}*\n\n"
-        f"| parameter | value |\n|---|---|\n{rows}\n"
-    )
+    return f"# {title}\n\n*Rendered {now} · git commit `{git_commit()}` · nb201 {__version__}*\n"
 
 
-def header(title: str, params: dict[str, Any]) -> None:
-    """Display the report header in a notebook."""
+def header(title: str, params: dict[str, Any] | None = None) -> None:
+    """Display the report header (title, date, commit) in a notebook.
+
+    The parameter table is not passed here: `render_html` reads every parameter the
+    notebook actually ran with from the executed notebook (its `parameters` cell, and what
+    papermill injected) and places the table under this header, so it can never miss one.
+    `params` is accepted for old notebooks and ignored.
+    """
     from IPython.display import Markdown, display
 
-    display(Markdown(header_markdown(title, params)))
+    display(Markdown(header_markdown(title)))
+
+
+def show_table(frame: Any, title: str) -> None:
+    """Display a table under a bold title line (a report never shows an untitled table)."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"**{title}**"))
+    display(frame)
+
+
+def show_text(*lines: str | None) -> None:
+    """Display generated prose (e.g. `analysis.describe_correlation`) as markdown; None skipped."""
+    from IPython.display import Markdown, display
+
+    text = "\n\n".join(line for line in lines if line)
+    if text:
+        display(Markdown(text))
+
+
+def _assignments(source: str) -> dict[str, Any]:
+    """`name = value` pairs of a parameters cell, values as Python literals (else source text)."""
+    import ast
+
+    out: dict[str, Any] = {}
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return out
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                out[node.targets[0].id] = ast.literal_eval(node.value)
+            except (ValueError, SyntaxError, TypeError):
+                out[node.targets[0].id] = ast.get_source_segment(source, node.value)
+    return out
+
+
+def notebook_parameters(nb: Any) -> list[tuple[str, Any, str]]:
+    """(name, value, where it came from) of every parameter an executed notebook ran with:
+    the defaults of its `parameters` cell, overridden by what papermill injected (recorded
+    in `metadata.papermill.parameters` and in the `injected-parameters` cell)."""
+    defaults: dict[str, Any] = {}
+    injected: dict[str, Any] = {}
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if cell.cell_type == "code" and "parameters" in tags:
+            defaults.update(_assignments(cell.source))
+        elif cell.cell_type == "code" and "injected-parameters" in tags:
+            injected.update(_assignments(cell.source))
+    injected.update(nb.metadata.get("papermill", {}).get("parameters", {}) or {})
+    rows = [(k, injected.get(k, v), "run" if k in injected else "default") for k, v in defaults.items()]
+    rows += [(k, v, "run") for k, v in injected.items() if k not in defaults]
+    return rows
+
+
+def parameter_table(rows: list[tuple[str, Any, str]]) -> str:
+    """The markdown table of `notebook_parameters`."""
+
+    def cell(value: object) -> str:  # a table cell: no pipes or backticks to break the markdown
+        text = str(value).replace("|", "\\|").replace("`", "'").replace("\n", " ")
+        return text if len(text) <= 200 else text[:197] + "..."
+
+    body = "\n".join(f"| `{cell(k)}` | `{cell(repr(v))}` | {src} |" for k, v, src in rows)
+    return (
+        "| parameter | value | set by |\n|---|---|---|\n" + body + "\n\n"
+        "*set by*: `default` is the notebook's own value, `run` was passed by the pipeline "
+        "(profile or `--set`).\n"
+    )
 
 
 def _jsonable(value: Any) -> Any:
@@ -112,6 +201,30 @@ def _is_stderr(output: dict[str, Any]) -> bool:
     return output.get("output_type") == "stream" and output.get("name") == "stderr"
 
 
+def _is_header(output: dict[str, Any]) -> bool:
+    text = output.get("data", {}).get("text/markdown", "")
+    text = "".join(text) if isinstance(text, list) else text
+    return output.get("output_type") == "display_data" and text.startswith("# ") and "git commit" in text
+
+
+def add_parameter_table(nb: Any) -> None:
+    """Put the parameter table under the report header (or first, when there is none)."""
+    import nbformat
+
+    rows = notebook_parameters(nb)
+    if not rows:
+        return
+    table = nbformat.v4.new_output("display_data", data={"text/markdown": parameter_table(rows)})
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for k, output in enumerate(cell.get("outputs", [])):
+            if _is_header(output):
+                cell.outputs.insert(k + 1, table)
+                return
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(parameter_table(rows)))
+
+
 def render_html(executed: str | Path, html_path: str | Path) -> Path:
     """Render an executed notebook to self-contained HTML with the code hidden.
 
@@ -123,6 +236,7 @@ def render_html(executed: str | Path, html_path: str | Path) -> Path:
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(str(executed), as_version=4)
+    add_parameter_table(nb)
     for cell in nb.cells:  # progress bars and library warnings stay in the executed notebook
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.get("outputs", []) if not _is_stderr(o)]

@@ -301,7 +301,9 @@ def import_official(
     if progress:
         from tqdm import tqdm
 
-        items = tqdm(items, desc=f"reading {path.name}", unit="arch-hp")
+        from nb201.reports import progress_options
+
+        items = tqdm(items, desc=f"reading {path.name}", unit="arch-hp", **progress_options())
     for ours, hp, state in items:
         if hps is not None and hp not in hps:
             continue

@@ -59,7 +59,18 @@ class SearchEnv:
     reward, charging the run's cost. A query that would push the clock past the budget is
     not run: it returns None and the env becomes `exhausted`, which ends the search. The
     budget is therefore never exceeded, and the refused query is not part of the trace.
+
+    A benchmark may hold only part of the space (a sample trained on a CPU). A query of an
+    architecture it does not hold also returns None, but spends nothing and leaves
+    `exhausted` False: nothing was trained, so nothing is charged, and an algorithm written
+    for the full space (e.g. a mutation that lands outside the sample) keeps searching
+    instead of crashing. `env.misses` counts such queries; `env.contains(arch)` and
+    `env.available` let an algorithm avoid them. So that a search that only ever proposes
+    missing architectures cannot loop forever, `MAX_CONSECUTIVE_MISSES` misses in a row
+    raise a RuntimeError.
     """
+
+    MAX_CONSECUTIVE_MISSES = 100_000
 
     def __init__(self, oracle: Oracle, budget: float, rng: np.random.Generator):
         self.oracle = oracle
@@ -78,6 +89,8 @@ class SearchEnv:
         self._epochs: list[int] = []
         self._best = (-1, -math.inf)  # (epochs, reward) of the incumbent
         self._best_arch = -1
+        self.misses = 0  # queries of architectures the benchmark does not hold (free, None)
+        self._miss_run = 0
 
     # ---- the search space, as the benchmark holds it --------------------------------
     @property
@@ -89,7 +102,9 @@ class SearchEnv:
     def full_space(self) -> bool:
         return len(self.oracle.available) == NUM_ARCHS
 
-    def contains(self, index: int) -> bool:
+    def contains(self, arch: Any) -> bool:
+        """Whether the benchmark holds `arch` (index, `Arch`, string or op tuple)."""
+        index = arch if type(arch) is int else _to_index(arch)
         return 0 <= index < NUM_ARCHS and self._n_seeds[index] > 0
 
     def random_arch(self, rng: np.random.Generator) -> int:
@@ -115,7 +130,9 @@ class SearchEnv:
         """Reward of one training run of `arch` (index, `Arch`, string or op tuple).
 
         `epochs` (multi-fidelity algorithms) reads the learning curve after that many
-        epochs and charges only their time; None means the full schedule.
+        epochs and charges only their time; None means the full schedule. Returns None
+        when the budget cannot pay for the run (the env is then `exhausted`) or when the
+        benchmark does not hold `arch` (free; `exhausted` stays False, `misses` grows).
         """
         if self.exhausted:
             raise BudgetExhausted(
@@ -125,10 +142,18 @@ class SearchEnv:
         idx = arch if type(arch) is int else _to_index(arch)
         k = self._n_seeds[idx] if 0 <= idx < NUM_ARCHS else 0
         if k == 0:
-            raise KeyError(
-                f"architecture {idx} is not in this benchmark; "
-                "sample from env.available or check env.contains(index) first."
-            )
+            if not 0 <= idx < NUM_ARCHS:
+                raise KeyError(f"{arch!r} is not an architecture of the space (0 <= index < {NUM_ARCHS}).")
+            self.misses += 1
+            self._miss_run += 1
+            if self._miss_run >= self.MAX_CONSECUTIVE_MISSES:
+                raise RuntimeError(
+                    f"{self._miss_run} queries in a row asked for architectures this benchmark does not "
+                    f"hold (it holds {len(self.oracle.available)}); propose from env.available or "
+                    "check env.contains(arch) first."
+                )
+            return None
+        self._miss_run = 0
         if self._k == len(self._u):
             self._u = self._rng.random(256)
             self._k = 0
@@ -260,7 +285,7 @@ class Algorithm:
         budget: float = 12000.0,
         seed: int = 0,
         *,
-        dataset: str = "cifar10-valid",
+        dataset: str | None = None,
         hp: str | None = None,
         **settings: Any,
     ) -> SearchResult:
@@ -338,15 +363,23 @@ def run_search(
     budget: float = 12000.0,
     seed: int = 0,
     *,
-    dataset: str = "cifar10-valid",
+    dataset: str | None = None,
     hp: str | None = None,
     metric: str = "x-valid-accuracy",
     **settings: Any,
 ) -> SearchResult:
     """Run one search: `algorithm` against `benchmark` (a `Benchmark`, a folder or an
-    `Oracle`) under `budget` simulated seconds, deterministic for `seed`. `hp=None`
-    means "12" when `dataset` has it, else its only hp."""
+    `Oracle`) under `budget` simulated seconds, deterministic for `seed`. `dataset=None`
+    means the paper's "cifar10-valid" when the benchmark has it, else its only split;
+    `hp=None` means "12" when `dataset` has it, else its only hp."""
     algo = as_algorithm(algorithm)
+    if isinstance(benchmark, Oracle):
+        dataset = dataset or benchmark.split
+    else:
+        from nb201.search.oracle import _open, resolve_dataset
+
+        benchmark = _open(benchmark)
+        dataset = resolve_dataset(benchmark, dataset)
     budget = check_budget(budget)
     seed = check_seed(seed)
     resolved = algo.resolve(settings)

@@ -30,19 +30,28 @@ from nb201.search.base import (
     oracle_for,
     run_search,
 )
-from nb201.search.oracle import Oracle, _open, archs_of, resolve_hp
+from nb201.search.oracle import Oracle, _open, archs_of, resolve_dataset, resolve_hp
 from nb201.space import Arch
 
 # NAS-Bench-201 (Dong & Yang, ICLR 2020), Table 5: CIFAR-10 test accuracy (%) of the
 # final architecture, mean and std over 500 runs, 12,000 s budget; "optimal" is the best
-# architecture in the benchmark.
+# architecture in the benchmark; "ResNet" the hand-designed ResNet trained with the same
+# protocol (not a cell of the space, so no benchmark of the space holds it).
 PAPER_RESULTS: dict[str, dict[str, tuple[float, float]]] = {
     "REA": {"cifar10/ori-test": (93.92, 0.30)},
     "REINFORCE": {"cifar10/ori-test": (93.85, 0.37)},
     "RS": {"cifar10/ori-test": (93.70, 0.36)},
     "BOHB": {"cifar10/ori-test": (93.61, 0.52)},
+    "ResNet": {"cifar10/ori-test": (93.97, 0.0)},
     "optimal": {"cifar10/ori-test": (94.37, 0.0)},
 }
+PAPER_WHAT = (
+    "NAS-Bench-201 paper, Table 5: CIFAR-10 test accuracy (%) of the final architecture after "
+    "the full 200-epoch training on the 50k training images, mean ± std over 500 runs, "
+    "searched on cifar10-valid with a 12,000 s budget"
+)
+PAPER_QUERIES = 25  # the default budget elsewhere: this many typical queries ...
+MIN_QUERIES = 12  # ... but at least this many (REA's initial population is 10)
 _SET_ORDER = {"x-valid": 0, "x-test": 1, "ori-test": 2}
 _SPLIT_ORDER = {"cifar10-valid": 0, "cifar10": 1, "cifar100": 2, "ImageNet16-120": 3}
 
@@ -75,6 +84,49 @@ def evaluation_table(benchmark: Any) -> pd.DataFrame:
     return table
 
 
+def default_budget(bench: Any, dataset: str, hp: str) -> tuple[float, str]:
+    """The simulated budget of a comparison and the rule that gave it, in words.
+
+    The paper's 12,000 s on cifar10-valid with hp 12. Elsewhere the wall-clock budget has
+    no meaning of its own, so it is set in queries: the cost of `PAPER_QUERIES` median
+    queries, capped at half the architectures the benchmark holds (so that a small
+    benchmark is not searched exhaustively), but at least `MIN_QUERIES`.
+    """
+    bench = _open(bench)
+    if dataset == "cifar10-valid" and str(hp) == "12":
+        return 12000.0, "12,000 simulated seconds, the paper's budget on cifar10-valid with hp 12"
+    archs = archs_of(bench, dataset, hp)
+    names = bench.metric_names(dataset, hp)
+    valid = "x-valid-all-time" if "x-valid-all-time" in names else "valid-per-time"
+    cost = bench.metrics(archs, "train-all-time", dataset=dataset, hp=hp) + bench.metrics(
+        archs, valid, dataset=dataset, hp=hp
+    )
+    queries = max(MIN_QUERIES, min(PAPER_QUERIES, len(archs) // 2))
+    median = float(np.nanmedian(cost))
+    rule = (
+        f"{queries} median queries ({queries} x {median:,.1f} s = {queries * median:,.0f} simulated s; "
+        f"the rule: {PAPER_QUERIES} queries, at most half of the {len(archs)} architectures held, "
+        f"at least {MIN_QUERIES})"
+    )
+    return float(queries * median), rule
+
+
+def reported_columns(columns: Sequence[str], dataset: str, metric: str = "x-valid-accuracy") -> list[str]:
+    """The evaluation columns a comparison may report: every column except the reward set
+    and any set that contains it.
+
+    The reward is `dataset`'s `metric` set. Where that split also has an x-test, its
+    x-valid is one half of the test images and ori-test is their union, so ori-test
+    contains the reward set and is dropped with it; on cifar10-valid x-valid comes from the
+    training images and ori-test is disjoint from it.
+    """
+    reward_set = metric[: -len("-accuracy")] if metric.endswith("-accuracy") else metric
+    drop = {f"{dataset}/{reward_set}"}
+    if f"{dataset}/x-test" in columns and reward_set in ("x-valid", "x-test"):
+        drop.add(f"{dataset}/ori-test")
+    return [c for c in columns if c not in drop]
+
+
 def default_curve_metric(columns: Sequence[str], dataset: str) -> str:
     """The column anytime curves follow: CIFAR-10 test as in the paper, else the search
     split's own test set."""
@@ -102,22 +154,77 @@ class Experiment:
     curve_metric: str = ""
     budget: float = 0.0
     wall_time: dict[str, float] = field(default_factory=dict)  # seconds per algorithm
+    dataset: str = ""  # the split searched on
+    hp: str = ""  # its schedule
+    metric: str = "x-valid-accuracy"  # the reward
+    budget_rule: str = ""  # how the budget was chosen, in words
 
     @property
     def datasets(self) -> list[str]:
-        return list(self.evaluation.columns)
+        """The columns the comparison reports: every evaluation set except the reward set
+        and those containing it (see `reported_columns`)."""
+        if not self.dataset:
+            return list(self.evaluation.columns)
+        return reported_columns(self.evaluation.columns, self.dataset, self.metric)
+
+    @property
+    def has_paper_columns(self) -> bool:
+        """Whether the benchmark has a column the paper's rows can stand beside."""
+        cols = {c for v in PAPER_RESULTS.values() for c in v}
+        return bool(cols & set(self.datasets))
+
+    def protocol(self) -> list[str]:
+        """The comparison's protocol, one sentence per item, for a report to print."""
+        n_archs = len(self.evaluation)
+        runs = {len(v) for v in self.results.values()}
+        reward_set = self.metric.removesuffix("-accuracy")
+        # distinct cells a run trained to the full schedule (multi-fidelity queries of
+        # partial curves do not count): the share of the benchmark a run has seen
+        full = [
+            len(set(r.archs[r.epochs == r.epochs.max()].tolist())) if r.n_queries else 0
+            for rs in self.results.values()
+            for r in rs
+        ]
+        queries = float(np.mean(full)) if full else 0.0
+        lines = [
+            f"Runs: {', '.join(map(str, sorted(runs)))} per algorithm (the paper: 500), run k of every "
+            "algorithm from the same seed.",
+            f"Budget: {self.budget_rule or f'{self.budget:,.0f} simulated seconds'}; "
+            f"a run trains {queries:.1f} distinct architectures to the full schedule on average, of the "
+            f"{n_archs} the benchmark holds.",
+            f"Reward: {self.dataset}/{reward_set} accuracy after one training run (a random seed) at hp "
+            f"{self.hp}.",
+            f"Reported: {', '.join(self.datasets)} (final epoch of the longest schedule, mean over seeds); "
+            "the reward set and any set containing it are not reported.",
+        ]
+        if self.has_paper_columns:
+            lines.append(f"Rows marked (paper) are quoted, not computed: {PAPER_WHAT}.")
+        else:
+            lines.append(
+                "The paper's rows are not shown: they are CIFAR-10 test accuracies after 200 epochs on "
+                f"the official splits, and this benchmark has no such column (it has "
+                f"{', '.join(self.evaluation.columns)})."
+            )
+        if n_archs and queries >= 0.25 * n_archs:
+            lines.append(
+                f"Caution: a run queries {queries:.0f} of the {n_archs} architectures "
+                f"({100 * queries / n_archs:.0f}%), close to exhaustive search; differences between "
+                "algorithms here say little about them."
+            )
+        return lines
 
     def summary(self, paper: bool = True, formatted: bool = True) -> pd.DataFrame:
-        """Mean ± std of the final architectures' accuracy per algorithm and dataset, the
-        "optimal" row (best architecture per dataset) and, with `paper`, the paper's rows
-        (labelled `<algorithm> (paper)`, for the algorithms run; CIFAR-10 test only) where
-        the benchmark has that column."""
+        """Mean ± std of the final architectures' accuracy per algorithm and reported
+        dataset, the "optimal" row (best architecture per dataset) and, with `paper`, the
+        paper's rows (labelled `<name> (paper)`, quoted, for the algorithms run plus
+        ResNet and the optimum; CIFAR-10 test only) where the benchmark has that column."""
         g = self.runs.groupby("algorithm", sort=False)[self.datasets]
         mean, std = g.mean(), g.std(ddof=0)
-        mean.loc["optimal"] = self.evaluation.max(axis=0)
+        best = self.evaluation[self.datasets].max(axis=0)
+        mean.loc["optimal"] = best
         std.loc["optimal"] = 0.0
         if paper:
-            ran = set(self.results) | {"optimal"}
+            ran = set(self.results) | {"optimal", "ResNet"}
             for algo, vals in PAPER_RESULTS.items():
                 if algo not in ran:
                     continue
@@ -143,10 +250,10 @@ def run_experiment(
     algorithms: Sequence[str | Algorithm | Any] | Mapping[str, Any],
     benchmark: Any,
     runs: int = 500,
-    budget: float = 12000.0,
+    budget: float | None = None,
     seed: int = 0,
     *,
-    dataset: str = "cifar10-valid",
+    dataset: str | None = None,
     hp: str | None = None,
     metric: str = "x-valid-accuracy",
     settings: Mapping[str, Mapping[str, Any]] | None = None,
@@ -160,19 +267,28 @@ def run_experiment(
     `algorithms`: registered names, `Algorithm`s or functions `fn(env, rng, **settings)`;
     or a mapping label -> one of those (to run one algorithm under several settings,
     give `settings={label: {...}}`). `benchmark`: a `Benchmark` or its folder. `dataset`,
-    `hp`, `metric`: the split searched on, its schedule (None: "12" when the split has it,
-    else its only hp) and the reward. `workers` > 1
+    `hp`, `metric`: the split searched on (None: "cifar10-valid" when the benchmark has it,
+    else its only split), its schedule (None: "12" when the split has it, else its only
+    hp) and the reward. `budget`: simulated seconds per run (None: `default_budget`).
+    `workers` > 1
     spreads runs over processes (each reuses the oracle built here). `grid`: the number of
     equally spaced times in [0, budget] for the anytime curves, or the times themselves.
     """
-    budget = check_budget(budget)
     seed = check_seed(seed)
     if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or runs < 1:
         raise ValueError(f"runs must be a positive integer, got {runs!r} (the paper uses 500).")
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}.")
     bench = _open(benchmark)
+    dataset = resolve_dataset(bench, dataset)
     hp = resolve_hp(bench, dataset, hp)
+    if budget is None:
+        budget, budget_rule = default_budget(bench, dataset, hp)
+    else:
+        budget_rule = ""
+    budget = check_budget(budget)
+    if not budget_rule:
+        budget_rule = f"{budget:,.0f} simulated seconds (given)"
     items = algorithms.items() if isinstance(algorithms, Mapping) else [(None, a) for a in algorithms]
     algos: dict[str, Algorithm] = {}
     for label, a in items:
@@ -190,7 +306,8 @@ def run_experiment(
     for label, algo in algos.items():
         algo.resolve(settings.get(label, {}))  # bad settings fail before any run
     evaluation = evaluation_table(bench)
-    curve = curve_metric or default_curve_metric(evaluation.columns, dataset)
+    reported = reported_columns(evaluation.columns, dataset, metric)
+    curve = curve_metric or default_curve_metric(reported, dataset)
     if curve not in evaluation.columns:
         raise KeyError(
             f"curve_metric {curve!r} is not a dataset of this benchmark; "
@@ -217,6 +334,10 @@ def run_experiment(
         curve_metric=curve,
         budget=budget,
         wall_time=wall,
+        dataset=dataset,
+        hp=hp,
+        metric=metric,
+        budget_rule=budget_rule,
     )
 
 
@@ -239,7 +360,9 @@ def _run_many(
         if progress:
             from tqdm.auto import tqdm
 
-            it = tqdm(seeds, desc=label)
+            from nb201.reports import progress_options
+
+            it = tqdm(seeds, desc=label, **progress_options())
         return [
             run_search(algo, oracle, budget, s, dataset=dataset, hp=hp, metric=metric, **settings) for s in it
         ]

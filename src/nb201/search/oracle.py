@@ -226,6 +226,20 @@ def check_dataset(bench: Any, split: str, hp: str | None = None) -> None:
         )
 
 
+def resolve_dataset(bench: Any, dataset: str | None) -> str:
+    """`dataset`, or for None the paper's "cifar10-valid" when the benchmark has it, else
+    its only split (a benchmark with several splits and no cifar10-valid must be told)."""
+    if dataset is not None:
+        check_dataset(bench, dataset)
+        return dataset
+    names = list(bench.datasets)
+    if "cifar10-valid" in names:
+        return "cifar10-valid"
+    if len(names) == 1:
+        return names[0]
+    raise KeyError(f"this benchmark has several datasets {names} and no 'cifar10-valid'; pass dataset=... .")
+
+
 def resolve_hp(bench: Any, split: str, hp: str | int | None) -> str:
     """`hp`, or for None the paper's "12" when the split has it, else the split's only hp."""
     check_dataset(bench, split)

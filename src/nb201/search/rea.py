@@ -6,6 +6,10 @@ the oldest member dies. The mutation, as in the original, picks a node uniformly
 of its incoming edges, and gives it a different op uniformly (so edge 1<-0, the only input
 of node 1, is chosen a third of the time). The answer is the best reward in the history.
 
+When the budget runs out before the initial population is full (a small budget, or a run
+that happened to draw expensive cells), the search ends there and answers the best cell
+seen, as random search would; the original keeps training past its budget instead.
+
 On a benchmark that holds only part of the space, a mutation is redrawn until the child
 is in the benchmark (after 24 misses, a random member of the benchmark is used).
 """
@@ -52,11 +56,8 @@ def regularized_evolution(
     while len(population) < population_size:
         arch = env.random_arch(rng)
         reward = env.query(arch)
-        if reward is None:
-            raise ValueError(
-                f"the budget of {env.budget:g} s ran out after {len(population)} of the {population_size} "
-                f"initial members of REA's population; raise the budget or lower population_size."
-            )
+        if reward is None:  # the budget ran out while filling the population: REA was random search
+            return
         population.append((arch, reward))
     full = env.full_space
     while not env.exhausted:

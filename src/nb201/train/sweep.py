@@ -24,6 +24,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from nb201.reports import progress_options
 from nb201.space import Arch
 from nb201.train import loop, records
 from nb201.train.config import RunSpec, dataset_for_split, load_preset, resolve_config
@@ -212,7 +213,12 @@ def sweep(
     gpus_per_run = float(resources().get("GPU", 0.0)) if callable(resources) else 0.0
     arch_by_id = {s.run_id: s.arch for s in to_run}
     bar = tqdm(
-        total=summary.total, disable=not progress, desc=f"sweep {preset}", unit="run", dynamic_ncols=True
+        total=summary.total,
+        disable=not progress,
+        desc=f"sweep {preset}",
+        unit="run",
+        dynamic_ncols=True,
+        **progress_options(),
     )
 
     def count(outcome: RunOutcome, arch: str) -> None:
