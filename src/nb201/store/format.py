@@ -145,18 +145,6 @@ def _versions() -> dict[str, str]:
     }
 
 
-@dataclass
-class SubstoreSpec:
-    """Everything needed to write one sub-store from dense arrays."""
-
-    split: str
-    hp: str
-    arch_indices: np.ndarray  # [A] official indices
-    seeds: list[int]  # [S]
-    metrics: list[str]  # [M] per-epoch metric names, each saying which set it comes from
-    values: np.ndarray  # [A, S, E, M]
-
-
 def write_benchmark(
     root: str | Path,
     *,
