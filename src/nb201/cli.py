@@ -15,11 +15,13 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from nb201.util import json_default
+
 Handler = Callable[[argparse.Namespace], int]
 
 
 def _dump(obj: Any) -> str:
-    return json.dumps(obj, indent=1, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+    return json.dumps(obj, indent=1, default=json_default)
 
 
 def _seed_arg(text: str) -> bool | int:

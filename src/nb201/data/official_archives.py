@@ -34,7 +34,6 @@ class CifarFormat:
     name: str
     archive: str
     folder: str  # the archive's top folder
-    url: str
     md5: str  # published checksum of the archive
     train_files: tuple[str, ...]
     test_files: tuple[str, ...]
@@ -42,13 +41,17 @@ class CifarFormat:
     label_key: str
     names_key: str
 
+    @property
+    def url(self) -> str:
+        return CIFAR_SITE + self.archive
 
+
+CIFAR_SITE = "https://www.cs.toronto.edu/~kriz/"  # where both archives are published
 CIFAR_FORMATS: dict[str, CifarFormat] = {
     "cifar10": CifarFormat(
         name="cifar10",
         archive="cifar-10-python.tar.gz",
         folder="cifar-10-batches-py",
-        url="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
         md5="c58f30108f718f92721af3b95e74349a",
         train_files=tuple(f"data_batch_{i}" for i in range(1, 6)),
         test_files=("test_batch",),
@@ -60,7 +63,6 @@ CIFAR_FORMATS: dict[str, CifarFormat] = {
         name="cifar100",
         archive="cifar-100-python.tar.gz",
         folder="cifar-100-python",
-        url="https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
         md5="eb9058c3a382ffc7106e4002c42a8d85",
         train_files=("train",),
         test_files=("test",),

@@ -14,8 +14,6 @@ from nb201.store.format import (
     write_benchmark,
 )
 
-write_substore = write_benchmark
-
 __all__ = [
     "SCHEMA",
     "StoreError",
@@ -26,5 +24,4 @@ __all__ = [
     "provenance",
     "substore_name",
     "write_benchmark",
-    "write_substore",
 ]

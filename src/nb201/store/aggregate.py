@@ -57,7 +57,6 @@ from nb201.space import Arch
 from nb201.store.format import SEP, TABLE, StoreError, open_substore, write_benchmark
 from nb201.validation import validate_record
 
-RECORD_SCHEMA = "nb201.run/1"
 INGEST = "ingest.parquet"
 REPORT = "report.json"
 RUNS = "runs.parquet"
@@ -709,6 +708,30 @@ def _summarize(
 
 def _write(out: Path, sub: _Sub) -> None:
     """Write the merged sub-store (one atomic folder swap)."""
+    archs, seeds, metrics, dense, present = _dense(sub)
+    write_benchmark(
+        out,
+        split=sub.split,
+        hp=sub.hp,
+        arch_indices=archs,
+        seeds=seeds,
+        metrics=metrics,
+        values=dense,
+        present=present,
+        costs=_mean_costs(sub.old_runs, archs),
+        dataset=sub.dataset,
+        meta=_substore_meta(sub),
+        extra_tables={RUNS: _runs_table(sub.old_runs)},
+    )
+
+
+def _runs_table(runs: Sequence[dict[str, Any]]) -> pa.Table:
+    """`runs.parquet`: one row per included run, by (arch, seed)."""
+    return pa.Table.from_pylist(sorted(runs, key=lambda r: (r["arch_index"], r["seed"])))
+
+
+def _dense(sub: _Sub) -> tuple[list[int], list[int], list[str], np.ndarray, np.ndarray]:
+    """(archs, seeds, metrics, values [A, S, E, M] NaN where absent, present [A, S]) of a sub-store."""
     by_pair = sub.by_pair()
     archs = sorted({p[0] for p in by_pair})
     seeds = sorted({p[1] for p in by_pair})
@@ -721,41 +744,37 @@ def _write(out: Path, sub: _Sub) -> None:
     for a, s in by_pair:
         dense[apos[a], spos[s]] = sub.values[(a, s)]
         present[apos[a], spos[s]] = True
+    return archs, seeds, metrics, dense, present
+
+
+def _mean_costs(runs: Sequence[dict[str, Any]], archs: list[int]) -> dict[str, list[float]]:
+    """Per-arch params, FLOPs and latency: the mean over the arch's runs (NaN where none has it)."""
     cost_cols: dict[str, list[float]] = {}
     for col in ("params", "flops", "latency"):
         acc: dict[int, list[float]] = {}
-        for r in sub.old_runs:
+        for r in runs:
             if not math.isnan(r[col]):
                 acc.setdefault(r["arch_index"], []).append(r[col])
         cost_cols[col] = [float(np.mean(acc[a])) if a in acc else float("nan") for a in archs]
-    runs_tbl = pa.Table.from_pylist(sorted(sub.old_runs, key=lambda r: (r["arch_index"], r["seed"])))
-    write_benchmark(
-        out,
-        split=sub.split,
-        hp=sub.hp,
-        arch_indices=archs,
-        seeds=seeds,
-        metrics=metrics,
-        values=dense,
-        present=present,
-        costs=cost_cols,
-        dataset=sub.dataset,
-        meta={
-            "source": "nb201 run records",
-            "fidelity": _effective_fidelity(sub.config, sub.fidelity),
-            "fidelity_overrides": sub.fidelity,
-            "environments": sub.envs,
-            "preset": sub.hp.split("[")[0],
-            "config": sub.config,
-            "failed_runs": sub.rep.failed,
-            "duplicates": sub.dup_log,
-            "conflicts": sub.conflicts,
-            "coverage": sub.rep.coverage,
-            "missing_runs": len(sub.rep.missing),
-            "compute": _compute_spent(sub.old_runs),
-        },
-        extra_tables={RUNS: runs_tbl},
-    )
+    return cost_cols
+
+
+def _substore_meta(sub: _Sub) -> dict[str, Any]:
+    """The provenance a sub-store built from records carries in its meta.json."""
+    return {
+        "source": "nb201 run records",
+        "fidelity": _effective_fidelity(sub.config, sub.fidelity),
+        "fidelity_overrides": sub.fidelity,
+        "environments": sub.envs,
+        "preset": sub.hp.split("[")[0],
+        "config": sub.config,
+        "failed_runs": sub.rep.failed,
+        "duplicates": sub.dup_log,
+        "conflicts": sub.conflicts,
+        "coverage": sub.rep.coverage,
+        "missing_runs": len(sub.rep.missing),
+        "compute": _compute_spent(sub.old_runs),
+    }
 
 
 def _write_ingest(

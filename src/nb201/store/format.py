@@ -35,7 +35,6 @@ crash never leaves a half-written sub-store behind.
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import io
 import json
@@ -51,6 +50,7 @@ import numpy as np
 
 from nb201.fsutil import fsync_dir, fsync_tree, replace_dir
 from nb201.space import NUM_ARCHS, Arch
+from nb201.util import json_default, sha256_file, utc_stamp
 
 if TYPE_CHECKING:  # pyarrow is imported where tables are read or written: opening stays light
     import pyarrow as pa
@@ -132,14 +132,6 @@ def role_sets(split: str, metrics: Sequence[str]) -> dict[str, str]:
     return {role: s for role, s in roles.items() if s in have}
 
 
-def _sha256(path: Path, chunk: int = 1 << 24) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _versions() -> dict[str, str]:
     import pyarrow as pa
 
@@ -151,18 +143,6 @@ def _versions() -> dict[str, str]:
         "pyarrow": pa.__version__,
         "python": platform.python_version(),
     }
-
-
-@dataclass
-class SubstoreSpec:
-    """Everything needed to write one sub-store from dense arrays."""
-
-    split: str
-    hp: str
-    arch_indices: np.ndarray  # [A] official indices
-    seeds: list[int]  # [S]
-    metrics: list[str]  # [M] per-epoch metric names, each saying which set it comes from
-    values: np.ndarray  # [A, S, E, M]
 
 
 def write_benchmark(
@@ -193,15 +173,86 @@ def write_benchmark(
     `extra_tables` are written as further Parquet files into the sub-store.
     Returns the sub-store folder.
     """
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    root = Path(root)
-    hp = str(hp)
+    root, hp = Path(root), str(hp)
     name = substore_name(split, hp)
+    plan = _plan(name, arch_indices, seeds, metrics, values, present, chunk_archs)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".{name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        _write_data(tmp, values, plan, tidy, chunk_archs)
+        np.save(tmp / ARCHS, plan.archs)
+        np.save(tmp / PRESENT, plan.present)
+        _write_costs(tmp, costs, plan)
+        for fname, extra in (extra_tables or {}).items():
+            pq.write_table(extra, tmp / fname)
+        meta_out = _meta(tmp, plan, split, hp, dataset or split, meta)
+        (tmp / META).write_text(json.dumps(meta_out, indent=1, sort_keys=False, default=json_default))
+        _write_manifest(tmp, known={DATA: meta_out["data_sha256"]})
+        fsync_tree(tmp)  # complete on disk before it becomes visible
+        final = root / name
+        replace_dir(tmp, final)  # readers see the old sub-store or the new, never half
+        fsync_dir(root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def running_sum_name(metric: str) -> str:
+    """`x-valid-time` -> `x-valid-all-time`: the derived running sum of a per-epoch time."""
+    return metric[: -len(TIME_SUFFIX)] + ALL_TIME_SUFFIX
+
+
+@dataclass
+class _Plan:
+    """A checked `write_benchmark` call, rows in official-index order."""
+
+    order: np.ndarray  # [A] position in the caller's arrays of each written row
+    archs: np.ndarray  # [A] sorted official indices
+    seeds: list[int]
+    metrics: list[str]  # as given
+    time_cols: list[int]  # positions of the `*-time` metrics
+    all_metrics: list[str]  # metrics + their running sums
+    present: np.ndarray  # [A, S] bool, sorted rows
+    num_epochs: int
+
+
+def _plan(
+    name: str,
+    arch_indices: Sequence[int] | np.ndarray,
+    seeds: Sequence[int],
+    metrics: Sequence[str],
+    values: np.ndarray,
+    present: np.ndarray | None,
+    chunk_archs: int,
+) -> _Plan:
+    """Check the arguments of `write_benchmark` (raising ValueError) and order the rows."""
     arch_idx = np.asarray(arch_indices, dtype=np.int64).reshape(-1)
     seeds = [int(s) for s in seeds]
     metrics = [str(m) for m in metrics]
+    _check_inputs(name, arch_idx, seeds, metrics, values)
+    order = np.argsort(arch_idx, kind="stable")
+    time_cols = [k for k, m in enumerate(metrics) if m.endswith(TIME_SUFFIX)]
+    return _Plan(
+        order=order,
+        archs=arch_idx[order],
+        seeds=seeds,
+        metrics=metrics,
+        time_cols=time_cols,
+        all_metrics=metrics + [running_sum_name(metrics[k]) for k in time_cols],
+        present=_present_of(values, present, len(seeds), chunk_archs)[order],
+        num_epochs=values.shape[2],
+    )
+
+
+def _check_inputs(
+    name: str, arch_idx: np.ndarray, seeds: list[int], metrics: list[str], values: np.ndarray
+) -> None:
     n_arch, n_seed = len(arch_idx), len(seeds)
     if (
         values.ndim != 4
@@ -213,8 +264,7 @@ def write_benchmark(
             f"values has shape {values.shape}; expected [archs={n_arch}, seeds={n_seed}, epochs, "
             f"metrics={len(metrics)}]. Reshape it to [arch, seed, epoch, metric]."
         )
-    n_epoch = values.shape[2]
-    if n_arch == 0 or n_seed == 0 or n_epoch == 0:
+    if n_arch == 0 or n_seed == 0 or values.shape[2] == 0:
         raise ValueError(
             f"refusing to write an empty sub-store {name} (shape {values.shape}); add results first."
         )
@@ -233,124 +283,126 @@ def write_benchmark(
         )
     if len(np.unique(arch_idx)) != n_arch:
         raise ValueError("arch_indices contains duplicates; give each architecture one row.")
-    order = np.argsort(arch_idx, kind="stable")
-    sorted_idx = arch_idx[order]
+
+
+def _present_of(values: np.ndarray, present: np.ndarray | None, n_seed: int, chunk_archs: int) -> np.ndarray:
+    """The caller's `present`, checked, or (default) every run with any finite value."""
+    n_arch = values.shape[0]
     if present is None:
         present_arr = np.zeros((n_arch, n_seed), dtype=bool)
         for lo in range(0, n_arch, chunk_archs):
             block = np.asarray(values[lo : lo + chunk_archs])
             present_arr[lo : lo + chunk_archs] = np.isfinite(block).any(axis=(2, 3))
-    else:
-        present_arr = np.asarray(present, dtype=bool)
-        if present_arr.shape != (n_arch, n_seed):
-            raise ValueError(f"present has shape {present_arr.shape}; expected {(n_arch, n_seed)}.")
-    present_arr = present_arr[order]
+        return present_arr
+    present_arr = np.asarray(present, dtype=bool)
+    if present_arr.shape != (n_arch, n_seed):
+        raise ValueError(f"present has shape {present_arr.shape}; expected {(n_arch, n_seed)}.")
+    return present_arr
 
-    time_cols = [k for k, m in enumerate(metrics) if m.endswith(TIME_SUFFIX)]
-    all_metrics = metrics + [metrics[k][: -len(TIME_SUFFIX)] + ALL_TIME_SUFFIX for k in time_cols]
 
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".{name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+def _write_data(tmp: Path, values: np.ndarray, plan: _Plan, tidy: bool, chunk_archs: int) -> None:
+    """`data.npy` (with the running time sums) and, when `tidy`, `table.parquet`, chunk by chunk."""
+    import pyarrow.parquet as pq
+
+    n_metric = len(plan.metrics)
+    shape = (len(plan.archs), len(plan.seeds), plan.num_epochs, len(plan.all_metrics))
+    out = np.lib.format.open_memmap(tmp / DATA, mode="w+", dtype=np.float32, shape=shape)
+    arch_strings = [str(Arch.from_index(int(i))) for i in plan.archs]
+    writer = None
     try:
-        out = np.lib.format.open_memmap(
-            tmp / DATA, mode="w+", dtype=np.float32, shape=(n_arch, n_seed, n_epoch, len(all_metrics))
+        for lo in range(0, len(plan.archs), chunk_archs):
+            rows = plan.order[lo : lo + chunk_archs]
+            full = _full_block(values, rows, plan.present[lo : lo + len(rows)], plan)
+            out[lo : lo + len(rows)] = full
+            if tidy:
+                table = _tidy_chunk(
+                    plan.archs[lo : lo + len(rows)],
+                    arch_strings[lo : lo + len(rows)],
+                    plan.seeds,
+                    full[..., :n_metric],
+                    plan.present[lo : lo + len(rows)],
+                    plan.metrics,
+                )
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp / TABLE, table.schema, compression="zstd")
+                writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+    if tidy and writer is None:  # nothing present at all: still write the (empty) schema
+        empty = np.zeros((0, len(plan.seeds), plan.num_epochs, n_metric), np.float32)
+        pq.write_table(
+            _tidy_chunk(plan.archs[:0], [], plan.seeds, empty, plan.present[:0], plan.metrics), tmp / TABLE
         )
-        arch_strings = [str(Arch.from_index(int(i))) for i in sorted_idx]
-        writer = None
-        try:
-            for lo in range(0, n_arch, chunk_archs):
-                rows = order[lo : lo + chunk_archs]
-                contiguous = len(rows) and rows[-1] - rows[0] == len(rows) - 1 and np.all(np.diff(rows) == 1)
-                picked = values[rows[0] : rows[-1] + 1] if contiguous else values[rows]
-                block = np.asarray(picked, dtype=np.float32)
-                full = np.empty(block.shape[:3] + (len(all_metrics),), dtype=np.float32)
-                full[..., : len(metrics)] = block
-                if time_cols:
-                    full[..., len(metrics) :] = np.cumsum(block[..., time_cols], axis=2, dtype=np.float64)
-                # Absent runs stay NaN everywhere, derived columns included.
-                full[~present_arr[lo : lo + len(rows)]] = np.nan
-                out[lo : lo + len(rows)] = full
-                if tidy:
-                    table = _tidy_chunk(
-                        sorted_idx[lo : lo + len(rows)],
-                        arch_strings[lo : lo + len(rows)],
-                        seeds,
-                        full[..., : len(metrics)],
-                        present_arr[lo : lo + len(rows)],
-                        metrics,
-                    )
-                    if writer is None:
-                        writer = pq.ParquetWriter(tmp / TABLE, table.schema, compression="zstd")
-                    writer.write_table(table)
-        finally:
-            if writer is not None:
-                writer.close()
-        if tidy and writer is None:  # nothing present at all: still write the (empty) schema
-            pq.write_table(
-                _tidy_chunk(
-                    sorted_idx[:0],
-                    [],
-                    seeds,
-                    np.zeros((0, n_seed, n_epoch, len(metrics)), np.float32),
-                    present_arr[:0],
-                    metrics,
-                ),
-                tmp / TABLE,
-            )
-        out.flush()
-        del out
-        np.save(tmp / ARCHS, sorted_idx)
-        np.save(tmp / PRESENT, present_arr)
-        cost_table = {"arch_index": sorted_idx}
-        for col in COST_COLUMNS:
-            cost_table[col] = np.full(n_arch, np.nan)
-        for col, vals in (costs or {}).items():
-            arr = np.asarray(vals, dtype=np.float64).reshape(-1)
-            if len(arr) != n_arch:
-                raise ValueError(f"costs[{col!r}] has {len(arr)} values; expected one per arch ({n_arch}).")
-            cost_table[col] = arr[order]
-        pq.write_table(pa.table(cost_table), tmp / COSTS)
-        for fname, extra in (extra_tables or {}).items():
-            pq.write_table(extra, tmp / fname)
-        meta_out = {
-            "schema": SCHEMA,
-            "split": split,
-            "dataset": dataset or split,
-            "hp": hp,
-            "seeds": seeds,
-            "metrics": all_metrics,
-            "base_metrics": metrics,
-            "derived_metrics": {
-                all_metrics[len(metrics) + i]: f"running sum of {metrics[k]}" for i, k in enumerate(time_cols)
-            },
-            "units": {m: metric_unit(m) for m in all_metrics},
-            "eval_sets": {s: SET_DESCRIPTIONS.get(s, "custom eval set") for s in eval_sets_of(metrics)},
-            "original_api_keys": {f"{role}-*": f"{s}-*" for role, s in role_sets(split, metrics).items()},
-            "num_archs": n_arch,
-            "num_epochs": n_epoch,
-            "num_runs": int(present_arr.sum()),
-            "shape": [n_arch, n_seed, n_epoch, len(all_metrics)],
-            "dtype": "float32",
-            "data_bytes": (tmp / DATA).stat().st_size,
-            "data_sha256": _sha256(tmp / DATA),
-            "created_at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "versions": _versions(),
-        }
-        for key, val in (meta or {}).items():
-            meta_out.setdefault(key, val)
-        (tmp / META).write_text(json.dumps(meta_out, indent=1, sort_keys=False, default=_json_default))
-        _write_manifest(tmp, known={DATA: meta_out["data_sha256"]})
-        fsync_tree(tmp)  # complete on disk before it becomes visible
-        final = root / name
-        replace_dir(tmp, final)  # readers see the old sub-store or the new, never half
-        fsync_dir(root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
+    out.flush()
+    del out
+
+
+def _full_block(values: np.ndarray, rows: np.ndarray, present: np.ndarray, plan: _Plan) -> np.ndarray:
+    """Rows `rows` of `values` as float32 with the running time sums appended; absent runs NaN."""
+    contiguous = len(rows) and rows[-1] - rows[0] == len(rows) - 1 and np.all(np.diff(rows) == 1)
+    picked = values[rows[0] : rows[-1] + 1] if contiguous else values[rows]
+    block = np.asarray(picked, dtype=np.float32)
+    full = np.empty(block.shape[:3] + (len(plan.all_metrics),), dtype=np.float32)
+    full[..., : len(plan.metrics)] = block
+    if plan.time_cols:
+        full[..., len(plan.metrics) :] = np.cumsum(block[..., plan.time_cols], axis=2, dtype=np.float64)
+    # Absent runs stay NaN everywhere, derived columns included.
+    full[~present] = np.nan
+    return full
+
+
+def _write_costs(tmp: Path, costs: Mapping[str, Sequence[float] | np.ndarray] | None, plan: _Plan) -> None:
+    """`costs.parquet`: arch_index, the cost columns (NaN where not given) and any extra column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n_arch = len(plan.archs)
+    cost_table = {"arch_index": plan.archs}
+    for col in COST_COLUMNS:
+        cost_table[col] = np.full(n_arch, np.nan)
+    for col, vals in (costs or {}).items():
+        arr = np.asarray(vals, dtype=np.float64).reshape(-1)
+        if len(arr) != n_arch:
+            raise ValueError(f"costs[{col!r}] has {len(arr)} values; expected one per arch ({n_arch}).")
+        cost_table[col] = arr[plan.order]
+    pq.write_table(pa.table(cost_table), tmp / COSTS)
+
+
+def _meta(
+    tmp: Path, plan: _Plan, split: str, hp: str, dataset: str, extra: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """meta.json's content: what the sub-store holds and how to read it, then `extra`
+    (provenance) for the keys it does not already set."""
+    metrics, all_metrics = plan.metrics, plan.all_metrics
+    shape = [len(plan.archs), len(plan.seeds), plan.num_epochs, len(all_metrics)]
+    meta_out = {
+        "schema": SCHEMA,
+        "split": split,
+        "dataset": dataset,
+        "hp": hp,
+        "seeds": plan.seeds,
+        "metrics": all_metrics,
+        "base_metrics": metrics,
+        "derived_metrics": {
+            running_sum_name(metrics[k]): f"running sum of {metrics[k]}" for k in plan.time_cols
+        },
+        "units": {m: metric_unit(m) for m in all_metrics},
+        "eval_sets": {s: SET_DESCRIPTIONS.get(s, "custom eval set") for s in eval_sets_of(metrics)},
+        "original_api_keys": {f"{role}-*": f"{s}-*" for role, s in role_sets(split, metrics).items()},
+        "num_archs": shape[0],
+        "num_epochs": shape[2],
+        "num_runs": int(plan.present.sum()),
+        "shape": shape,
+        "dtype": "float32",
+        "data_bytes": (tmp / DATA).stat().st_size,
+        "data_sha256": sha256_file(tmp / DATA),
+        "created_at": utc_stamp(),
+        "versions": _versions(),
+    }
+    for key, val in (extra or {}).items():
+        meta_out.setdefault(key, val)
+    return meta_out
 
 
 def _write_manifest(folder: Path, known: Mapping[str, str] | None = None) -> None:
@@ -358,19 +410,9 @@ def _write_manifest(folder: Path, known: Mapping[str, str] | None = None) -> Non
     files = {}
     for p in sorted(folder.iterdir()):
         if p.is_file() and p.name != MANIFEST:
-            digest = (known or {}).get(p.name) or _sha256(p)
+            digest = (known or {}).get(p.name) or sha256_file(p)
             files[p.name] = {"bytes": p.stat().st_size, "sha256": digest}
     (folder / MANIFEST).write_text(json.dumps({"schema": MANIFEST_SCHEMA, "files": files}, indent=1))
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"cannot write {type(obj).__name__} into meta.json")
 
 
 def _tidy_chunk(
@@ -495,7 +537,7 @@ def _check_hash(path: Path, raw: bytes | None, manifest: Mapping[str, Any] | Non
         digest = hashlib.sha256(raw).hexdigest()
     else:
         try:
-            digest = _sha256(path)
+            digest = sha256_file(path)
         except FileNotFoundError:
             raise StoreError(f"{path} is missing; re-aggregate or re-import the sub-store.") from None
     if digest != entry.get("sha256"):
@@ -539,18 +581,23 @@ def _read_manifest(folder: Path) -> dict | None:
     return files
 
 
+def _check_size(path: Path, expected: Any, source: Path) -> int:
+    """Raise StoreError unless `path` exists with the size `source` (a manifest or meta.json) gives."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise StoreError(f"{path} is missing; re-aggregate or re-import the sub-store.") from None
+    if size != expected:
+        raise StoreError(
+            f"{path} is truncated or corrupt: {size} bytes on disk, {expected} expected "
+            f"from {source}. Re-aggregate or re-import it."
+        )
+    return size
+
+
 def _check_sizes(folder: Path, manifest: dict) -> None:
     for name, entry in manifest.items():
-        path = folder / name
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            raise StoreError(f"{path} is missing; re-aggregate or re-import the sub-store.") from None
-        if size != entry.get("bytes"):
-            raise StoreError(
-                f"{path} is truncated or corrupt: {size} bytes on disk, {entry.get('bytes')} expected "
-                f"from {folder / MANIFEST}. Re-aggregate or re-import it."
-            )
+        _check_size(folder / name, entry.get("bytes"), folder / MANIFEST)
 
 
 def _check_meta(folder: Path, meta: dict) -> tuple[int, int, int, int]:
@@ -567,7 +614,7 @@ def _check_meta(folder: Path, meta: dict) -> tuple[int, int, int, int]:
     metrics, base, seeds = meta.get("metrics"), meta.get("base_metrics"), meta.get("seeds")
     if not isinstance(metrics, list) or len(metrics) != shape[3] or len(set(metrics)) != len(metrics):
         raise bad(f"{shape[3]} metric columns, but metrics lists {metrics!r}")
-    derived = [m[: -len(TIME_SUFFIX)] + ALL_TIME_SUFFIX for m in base or [] if m.endswith(TIME_SUFFIX)]
+    derived = [running_sum_name(m) for m in base or [] if m.endswith(TIME_SUFFIX)]
     if not isinstance(base, list) or metrics != base + derived:
         raise bad("metrics is not base_metrics followed by their running time sums")
     if not isinstance(seeds, list) or len(seeds) != shape[1] or len(set(seeds)) != len(seeds):
@@ -592,15 +639,7 @@ def open_substore(folder: str | Path, verify: bool = False) -> Substore:
     _check_hash(folder / META, raw_meta, manifest)
     shape = _check_meta(folder, meta)
     data_path = folder / DATA
-    try:
-        size = data_path.stat().st_size
-    except FileNotFoundError:
-        raise StoreError(f"{data_path} is missing; re-aggregate or re-import the sub-store.") from None
-    if size != meta.get("data_bytes"):
-        raise StoreError(
-            f"{data_path} is truncated or corrupt: {size} bytes on disk, {meta.get('data_bytes')} expected "
-            f"from {folder / META}. Re-aggregate or re-import it."
-        )
+    size = _check_size(data_path, meta.get("data_bytes"), folder / META)
     if not verify and size <= HASH_AT_OPEN:  # small: hashing costs less than a query plan
         _check_hash(data_path, None, {DATA: {"sha256": meta.get("data_sha256")}})
     try:

@@ -225,31 +225,33 @@ def evaluate(
     """(mean loss, top-1 accuracy %, seconds) of the model in eval mode on one set."""
     model.eval()
     start = time.perf_counter()
-    losses, hits = _per_sample(model, x_all, y_all, augment, batch_size, device, precision)
+    losses, hits = _EvalPass(model, augment, batch_size, device, precision).per_sample(x_all, y_all)
     loss_value, hit = losses.sum().item(), hits.sum().item()
     n = x_all.shape[0]
     return loss_value / n, 100.0 * hit / n, time.perf_counter() - start
 
 
-def _per_sample(
-    model: torch.nn.Module,
-    x_all: torch.Tensor,
-    y_all: torch.Tensor,
-    augment: nbdata.Augment,
-    batch_size: int,
-    device: torch.device,
-    precision: str,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-image cross-entropy (float64) and top-1 hit (bool), kept on the device."""
-    losses, hits = [], []
-    for s in range(0, x_all.shape[0], batch_size):
-        xb = augment.normalize(x_all[s : s + batch_size].to(device, non_blocking=True))
-        yb = y_all[s : s + batch_size].to(device, non_blocking=True)
-        with _autocast(device, precision):
-            logits = model(xb).float()
-        losses.append(F.cross_entropy(logits, yb, reduction="none").double())
-        hits.append(logits.argmax(dim=1) == yb)
-    return torch.cat(losses), torch.cat(hits)
+@dataclass(frozen=True)
+class _EvalPass:
+    """How images go through the model for evaluation: normalised, in batches, on a device."""
+
+    model: torch.nn.Module
+    augment: nbdata.Augment
+    batch_size: int
+    device: torch.device
+    precision: str
+
+    def per_sample(self, x_all: torch.Tensor, y_all: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-image cross-entropy (float64) and top-1 hit (bool), kept on the device."""
+        losses, hits = [], []
+        for s in range(0, x_all.shape[0], self.batch_size):
+            xb = self.augment.normalize(x_all[s : s + self.batch_size].to(self.device, non_blocking=True))
+            yb = y_all[s : s + self.batch_size].to(self.device, non_blocking=True)
+            with _autocast(self.device, self.precision):
+                logits = self.model(xb).float()
+            losses.append(F.cross_entropy(logits, yb, reduction="none").double())
+            hits.append(logits.argmax(dim=1) == yb)
+        return torch.cat(losses), torch.cat(hits)
 
 
 @torch.inference_mode()
@@ -281,7 +283,7 @@ def evaluate_all(
             x, y = prepared.evals[name]
             x_u[pos], y_u[pos] = x, y
         start = time.perf_counter()
-        losses, hits = _per_sample(model, x_u, y_u, augment, batch_size, device, precision)
+        losses, hits = _EvalPass(model, augment, batch_size, device, precision).per_sample(x_u, y_u)
         sums = {n: (losses[p.to(device)].sum(), hits[p.to(device)].sum()) for n, p in group.members.items()}
         values = {n: (ls.item(), h.item()) for n, (ls, h) in sums.items()}
         seconds = time.perf_counter() - start

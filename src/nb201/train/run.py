@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import datetime as _dt
 import functools
 import math
 import time
@@ -26,6 +25,7 @@ from nb201.space import Arch
 from nb201.train import loop, records
 from nb201.train.config import RunSpec
 from nb201.train.outcome import RunOutcome
+from nb201.util import utc_stamp
 from nb201.validation import check_epochs
 
 
@@ -44,10 +44,6 @@ def _torch_settings(num_threads: int | None, deterministic: bool) -> Iterator[No
     finally:
         torch.set_num_threads(old_threads)
         torch.use_deterministic_algorithms(old_det, warn_only=old_warn)
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _pad(config: dict[str, Any], image_size: int) -> int:
@@ -295,7 +291,7 @@ def _run_locked(
         record["wall_time"] = earlier + time.perf_counter() - t0
         # core-seconds (process CPU time, all threads), the cost unit of CPU-scale benchmarks
         record["cpu_time"] = earlier_cpu + time.process_time() - c0
-        record["finished_at"] = _now()
+        record["finished_at"] = utc_stamp()
         records.write_record(out_dir, record)
     records.checkpoint_path(out_dir, run_id).unlink(missing_ok=True)
     failure = record["failure"]

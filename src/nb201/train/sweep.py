@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,6 +165,54 @@ def sweep(
     """
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
+    seed_list, arch_list, pairs = _checked_inputs(archs, datasets, preset, seeds, fidelity, data_root)
+    runner = _make_engine(engine, engine_options)
+
+    def spec(a: Arch, dataset: str, split: str, seed: int) -> RunSpec:
+        return RunSpec(str(a), dataset, split, preset, seed, dict(fidelity or {}), data_root, save_weights)
+
+    to_run, members_of = _plan_runs(arch_list, pairs, seed_list, _representatives(arch_list, dedup), spec)
+    summary = SweepSummary(total=len(arch_list) * len(pairs) * len(seed_list), out_dir=str(out_dir))
+    resources = getattr(runner, "task_resources", None)
+    gpus_per_run = float(resources().get("GPU", 0.0)) if callable(resources) else 0.0
+    arch_by_id = {s.run_id: s.arch for s in to_run}
+    cpu_seconds = gpu_seconds = 0.0
+    bar = tqdm(
+        total=summary.total,
+        disable=not progress,
+        desc=f"sweep {preset}",
+        unit="run",
+        dynamic_ncols=True,
+        **progress_options(),
+    )
+    try:
+        for outcome in runner.map(to_run, str(out_dir)):
+            cpu_seconds += outcome.cpu_time
+            gpu_seconds += outcome.wall_time * gpus_per_run
+            _count(summary, outcome, arch_by_id.get(outcome.run_id, "?"))
+            bar.update(1)
+            for m in members_of.pop(outcome.run_id, []):
+                _share(summary, outcome, m, out_dir)
+                bar.update(1)
+            bar.set_postfix(failed=len(summary.failed), refresh=False)
+    finally:
+        bar.close()
+    summary.wall_time = time.perf_counter() - t0
+    summary.cpu_hours = cpu_seconds / 3600.0
+    summary.gpu_hours = gpu_seconds / 3600.0
+    return summary
+
+
+def _checked_inputs(
+    archs: Iterable[Arch | str | int],
+    datasets: str | Iterable[str | tuple[str, str]],
+    preset: str,
+    seeds: int | Sequence[int] | None,
+    fidelity: dict[str, Any] | None,
+    data_root: str | None,
+) -> tuple[list[int], list[Arch], list[tuple[str, str]]]:
+    """Seeds, archs and (dataset, split) pairs of a sweep, after every check that can fail
+    before compute is spent (preset, knobs, dataset files, split names)."""
     seed_list = list(
         load_preset(preset)["seeds"] if seeds is None else ([seeds] if isinstance(seeds, int) else seeds)
     )
@@ -179,9 +227,12 @@ def sweep(
         loop.prepare(
             dataset, split, data_root, config["train_fraction"], config["eval_fraction"], config["image_size"]
         )
-    runner = _make_engine(engine, engine_options)
+    return seed_list, arch_list, pairs
 
-    # Which arch stands for which: identity unless dedup.
+
+def _representatives(arch_list: list[Arch], dedup: bool) -> dict[Arch, Arch]:
+    """Which arch stands for which: identity unless `dedup`, else the lowest official index
+    of each functional class (degenerate cells stand for themselves)."""
     rep_of: dict[Arch, Arch] = {a: a for a in arch_list}
     if dedup:
         classes: dict[str, list[Arch]] = {}
@@ -192,10 +243,17 @@ def sweep(
             rep = min(members, key=lambda a: a.index)
             for a in members:
                 rep_of[a] = rep
+    return rep_of
 
-    def spec(a: Arch, dataset: str, split: str, seed: int) -> RunSpec:
-        return RunSpec(str(a), dataset, split, preset, seed, dict(fidelity or {}), data_root, save_weights)
 
+def _plan_runs(
+    arch_list: list[Arch],
+    pairs: list[tuple[str, str]],
+    seed_list: list[int],
+    rep_of: dict[Arch, Arch],
+    spec: Callable[[Arch, str, str, int], RunSpec],
+) -> tuple[list[RunSpec], dict[str, list[RunSpec]]]:
+    """The runs to train, and for each representative's run id the member runs it stands for."""
     to_run: list[RunSpec] = []
     members_of: dict[str, list[RunSpec]] = {}
     for dataset, split in pairs:
@@ -206,56 +264,32 @@ def sweep(
                     to_run.append(s)
                 else:
                     members_of.setdefault(spec(rep_of[a], dataset, split, seed).run_id, []).append(s)
+    return to_run, members_of
 
-    summary = SweepSummary(total=len(arch_list) * len(pairs) * len(seed_list), out_dir=str(out_dir))
-    cpu_seconds = gpu_seconds = 0.0
-    resources = getattr(runner, "task_resources", None)
-    gpus_per_run = float(resources().get("GPU", 0.0)) if callable(resources) else 0.0
-    arch_by_id = {s.run_id: s.arch for s in to_run}
-    bar = tqdm(
-        total=summary.total,
-        disable=not progress,
-        desc=f"sweep {preset}",
-        unit="run",
-        dynamic_ncols=True,
-        **progress_options(),
-    )
 
-    def count(outcome: RunOutcome, arch: str) -> None:
-        if outcome.status == "skipped":
-            summary.skipped += 1
-        elif outcome.status == "ok":
-            summary.done += 1
-        elif outcome.status == "degenerate":
-            summary.degenerate += 1
-        else:
-            summary.failed.append((outcome.run_id, arch, outcome.reason or "unknown"))
+def _count(summary: SweepSummary, outcome: RunOutcome, arch: str) -> None:
+    """Count one trained (or skipped, degenerate, failed) run in `summary`."""
+    if outcome.status == "skipped":
+        summary.skipped += 1
+    elif outcome.status == "ok":
+        summary.done += 1
+    elif outcome.status == "degenerate":
+        summary.degenerate += 1
+    else:
+        summary.failed.append((outcome.run_id, arch, outcome.reason or "unknown"))
 
-    try:
-        for outcome in runner.map(to_run, str(out_dir)):
-            cpu_seconds += outcome.cpu_time
-            gpu_seconds += outcome.wall_time * gpus_per_run
-            count(outcome, arch_by_id.get(outcome.run_id, "?"))
-            bar.update(1)
-            for m in members_of.pop(outcome.run_id, []):
-                if records.record_is_done(out_dir, m.run_id):
-                    summary.skipped += 1
-                elif not outcome.path:
-                    summary.failed.append(
-                        (m.run_id, m.arch, f"representative {outcome.run_id} failed: {outcome.reason}")
-                    )
-                else:
-                    share_record(outcome.path, m, out_dir)
-                    summary.shared += 1
-                    if outcome.status == "failed":
-                        summary.failed.append(
-                            (m.run_id, m.arch, f"shared from {outcome.run_id}: {outcome.reason}")
-                        )
-                bar.update(1)
-            bar.set_postfix(failed=len(summary.failed), refresh=False)
-    finally:
-        bar.close()
-    summary.wall_time = time.perf_counter() - t0
-    summary.cpu_hours = cpu_seconds / 3600.0
-    summary.gpu_hours = gpu_seconds / 3600.0
-    return summary
+
+def _share(summary: SweepSummary, outcome: RunOutcome, member: RunSpec, out_dir: Path) -> None:
+    """Give `member` its record from its representative's `outcome` (dedup), and count it."""
+    if records.record_is_done(out_dir, member.run_id):
+        summary.skipped += 1
+    elif not outcome.path:
+        summary.failed.append(
+            (member.run_id, member.arch, f"representative {outcome.run_id} failed: {outcome.reason}")
+        )
+    else:
+        share_record(outcome.path, member, out_dir)
+        summary.shared += 1
+        if outcome.status == "failed":
+            reason = f"shared from {outcome.run_id}: {outcome.reason}"
+            summary.failed.append((member.run_id, member.arch, reason))
