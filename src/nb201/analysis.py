@@ -286,12 +286,18 @@ def with_units(costs: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns={c: n for c, (n, _) in COST_UNITS.items()})
 
 
+def record_cpu_seconds(record: dict) -> float:
+    """Core-seconds a run cost: its measured process CPU time when recorded, else wall time
+    times the threads it ran with (an upper bound on a busy machine)."""
+    if record.get("cpu_time") is not None:
+        return float(record["cpu_time"])
+    return float(record["wall_time"]) * int(record.get("env", {}).get("threads", 1))
+
+
 def sweep_cost(records: Sequence[dict]) -> dict[str, float]:
     """What a sweep cost so far, over all its run records (not only one execution's):
     runs, architectures, CPU-hours (measured process CPU time, i.e. core-hours; wall time x
     threads for records without it), wall-hours, and core-seconds per run."""
-    from nb201.fidelity import record_cpu_seconds
-
     ok = [r for r in records if r.get("status") == "ok" and r.get("wall_time") is not None]
     cpu = float(sum(record_cpu_seconds(r) for r in ok))
     wall = float(sum(float(r["wall_time"]) for r in ok))

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nb201.analysis import rank_agreement
+from nb201.analysis import rank_agreement, record_cpu_seconds
 from nb201.space import Arch
 
 CALIBRATION_COLUMNS = {
@@ -80,14 +80,6 @@ def load_calibration(path: str | Path) -> pd.DataFrame:
         if Arch.from_string(text).index != int(idx):
             raise ValueError(f"{path}: arch {text} is index {Arch.from_string(text).index}, not {idx}")
     return table.set_index("nb201_index")
-
-
-def record_cpu_seconds(record: dict[str, Any]) -> float:
-    """Core-seconds a run cost: its measured process CPU time when recorded, else wall time
-    times the threads it ran with (an upper bound on a busy machine)."""
-    if record.get("cpu_time") is not None:
-        return float(record["cpu_time"])
-    return float(record["wall_time"]) * int(record.get("env", {}).get("threads", 1))
 
 
 def point_table(records: list[dict[str, Any]], metric: str = "ori-test-accuracy") -> pd.DataFrame:

@@ -246,6 +246,30 @@ class Experiment:
         return out[self.datasets]
 
 
+def _checked_algorithms(
+    algorithms: Sequence[str | Algorithm | Any] | Mapping[str, Any],
+    settings: Mapping[str, Mapping[str, Any]] | None,
+) -> tuple[dict[str, Algorithm], dict[str, Mapping[str, Any]]]:
+    """The algorithms by label, with their settings checked before any run starts."""
+    items = algorithms.items() if isinstance(algorithms, Mapping) else [(None, a) for a in algorithms]
+    algos: dict[str, Algorithm] = {}
+    for label, a in items:
+        algo = as_algorithm(a)
+        label = label or algo.name
+        if label in algos:
+            raise ValueError(
+                f"algorithm {label!r} is listed twice; give each entry its own label (pass a dict)."
+            )
+        algos[label] = algo
+    settings = dict(settings or {})
+    unknown = sorted(set(settings) - set(algos))
+    if unknown:
+        raise KeyError(f"settings given for {unknown}, which are not among the algorithms {list(algos)}.")
+    for label, algo in algos.items():
+        algo.resolve(settings.get(label, {}))  # bad settings fail before any run
+    return algos, settings
+
+
 def run_experiment(
     algorithms: Sequence[str | Algorithm | Any] | Mapping[str, Any],
     benchmark: Any,
@@ -289,22 +313,7 @@ def run_experiment(
     budget = check_budget(budget)
     if not budget_rule:
         budget_rule = f"{budget:,.0f} simulated seconds (given)"
-    items = algorithms.items() if isinstance(algorithms, Mapping) else [(None, a) for a in algorithms]
-    algos: dict[str, Algorithm] = {}
-    for label, a in items:
-        algo = as_algorithm(a)
-        label = label or algo.name
-        if label in algos:
-            raise ValueError(
-                f"algorithm {label!r} is listed twice; give each entry its own label (pass a dict)."
-            )
-        algos[label] = algo
-    settings = dict(settings or {})
-    unknown = sorted(set(settings) - set(algos))
-    if unknown:
-        raise KeyError(f"settings given for {unknown}, which are not among the algorithms {list(algos)}.")
-    for label, algo in algos.items():
-        algo.resolve(settings.get(label, {}))  # bad settings fail before any run
+    algos, settings = _checked_algorithms(algorithms, settings)
     evaluation = evaluation_table(bench)
     reported = reported_columns(evaluation.columns, dataset, metric)
     curve = curve_metric or default_curve_metric(reported, dataset)
