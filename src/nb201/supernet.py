@@ -94,10 +94,8 @@ class SearchCell(nn.Module):
             y1 = self._conv(f"n{i}_k1", r).view(B, fan, C, H, W)
             y3 = self._conv(f"n{i}_k3", r).view(B, fan, C, H, W)
 
-            def s(k: int) -> torch.Tensor:
-                return we[:, k].view(1, fan, 1, 1, 1)
-
-            mixed = y1 * s(CONV1) + y3 * s(CONV3) + h.unsqueeze(1) * s(SKIP) + _pool(h).unsqueeze(1) * s(POOL)
+            s = we.t().reshape(NUM_OPS, 1, fan, 1, 1, 1)  # s[k]: op k's weight per target
+            mixed = y1 * s[CONV1] + y3 * s[CONV3] + h.unsqueeze(1) * s[SKIP] + _pool(h).unsqueeze(1) * s[POOL]
             for t in range(fan):
                 inbox[i + 1 + t].append(mixed[:, t])
         return sum(inbox[-1][1:], inbox[-1][0])

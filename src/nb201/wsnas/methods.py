@@ -2,14 +2,18 @@
 
 Each method follows the original code (AutoDL-Projects `exps/NAS-Bench-201-algos`):
 
-| method | weight step | arch step | derived arch |
-|---|---|---|---|
-| rsps | one uniformly random arch per batch | none | best of `derive_samples` random archs, one valid batch each |
-| darts-v1 | softmax(alpha) mixture | first order, on a valid batch | argmax alpha per edge |
-| darts-v2 | same, after the arch step | unrolled second order (finite-difference Hessian-vector product) | argmax alpha |
-| gdas | one hard Gumbel sample shared by all cells | same, straight-through | argmax alpha |
-| setn | one uniformly random arch | softmax mixture | top `derive_samples` archs by alpha log-prob, one valid batch each |
-| enas | controller samples, weights for an epoch | REINFORCE on the LSTM controller | best of `derive_samples` controller samples |
+* rsps: weights on one uniformly random arch per batch; no arch step; derived: the best
+  of `derive_samples` random archs, each scored on one valid batch.
+* darts-v1: weights on the softmax(alpha) mixture, then alpha (first order) on a valid
+  batch; derived: argmax alpha per edge (`none` included).
+* darts-v2: alpha by the unrolled second-order step (finite-difference Hessian-vector
+  product), then the weights; derived: argmax alpha.
+* gdas: weights, then alpha, each on one hard Gumbel sample shared by all cells
+  (straight-through, tau linear from tau_max to tau_min); derived: argmax alpha.
+* setn: weights on a uniformly random arch, then alpha on the softmax mixture; derived:
+  the top `derive_samples` archs by alpha log-probability, one valid batch each.
+* enas: shared weights on controller samples for an epoch, then the LSTM controller by
+  REINFORCE; derived: the best of `derive_samples` controller samples.
 
 All randomness (arch samples, Gumbel noise, controller samples, data order) comes from
 one `torch.Generator`, so a run is a function of its seed and resumes exactly from a
