@@ -23,8 +23,10 @@ def ws_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("ws")
     bench, runs = out / "bench", out / "runs"
     # a small benchmark at digits-cheap[epochs=2]: two archs the searches will not all find
-    start = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
-             "|avg_pool_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|avg_pool_3x3~2|"]  # fmt: skip
+    start = [
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+        "|avg_pool_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|avg_pool_3x3~2|",
+    ]
     sweep(start, "digits", "digits-cheap", seeds=[777], fidelity={"epochs": 2}, out_dir=runs, progress=False)
     aggregate(runs, bench)
     overrides = [

@@ -32,7 +32,10 @@ QUOTED = pd.DataFrame(
         ("setn", "84.04±0.28", "87.64±0.00", "59.05", "32.52"),
         ("enas", "37.51±3.19", "53.89±0.58", "13.96", "14.84"),
     ],
-    columns=["method", "cifar10-valid x-valid", "cifar10 ori-test", "cifar100 x-test", "ImageNet16-120 x-test"],
+    columns=[
+        *("method", "cifar10-valid x-valid", "cifar10 ori-test"),
+        *("cifar100 x-test", "ImageNet16-120 x-test"),
+    ],
 )
 
 
@@ -56,7 +59,8 @@ def plan(records: Sequence[dict[str, Any]], have: Iterable[int], max_new: int) -
     ordered = list(dict.fromkeys(finals + every))
     missing = [a for a in ordered if a.index not in have]
     if len(missing) <= max_new:
-        return ordered, f"all {len(ordered)} derived archs evaluated ({len(missing)} trained at the benchmark's fidelity)."
+        trained = f"{len(missing)} trained at the benchmark's fidelity"
+        return ordered, f"all {len(ordered)} derived archs evaluated ({trained})."
     missing_finals = [a for a in dict.fromkeys(finals) if a.index not in have]
     budget = max(max_new, len(missing_finals))
     chosen = set(missing[:budget]) | set(missing_finals)
@@ -76,7 +80,8 @@ def lookup(bench: Benchmark, archs: Sequence[Arch], split: str, hp: str) -> pd.D
     for a in dict.fromkeys(archs):
         row: dict[str, Any] = {"arch_index": a.index, "arch": str(a), "in_benchmark": a.index in have}
         for m in sets:
-            row[m] = float(bench.metrics([a.index], m, dataset=split, hp=hp)[0]) if a.index in have else np.nan
+            held = a.index in have
+            row[m] = float(bench.metrics([a.index], m, dataset=split, hp=hp)[0]) if held else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
 
