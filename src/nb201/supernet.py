@@ -85,19 +85,16 @@ class SearchCell(nn.Module):
 
     def _mixture(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         inbox: list[list[torch.Tensor]] = [[] for _ in range(NUM_NODES)]
-        B, C, H, W = x.shape
         for i in range(NUM_NODES - 1):
             h = x if i == 0 else sum(inbox[i][1:], inbox[i][0])
             fan = NUM_NODES - 1 - i
-            we = w[self.out_edges[i]]  # [fan, 5]
             r = F.relu(h)
-            y1 = self._conv(f"n{i}_k1", r).view(B, fan, C, H, W)
-            y3 = self._conv(f"n{i}_k3", r).view(B, fan, C, H, W)
-
-            s = we.t().reshape(NUM_OPS, 1, fan, 1, 1, 1)  # s[k]: op k's weight per target
-            mixed = y1 * s[CONV1] + y3 * s[CONV3] + h.unsqueeze(1) * s[SKIP] + _pool(h).unsqueeze(1) * s[POOL]
-            for t in range(fan):
-                inbox[i + 1 + t].append(mixed[:, t])
+            y1 = self._conv(f"n{i}_k1", r).chunk(fan, dim=1)
+            y3 = self._conv(f"n{i}_k3", r).chunk(fan, dim=1)
+            p = _pool(h)
+            for t, e in enumerate(self.out_edges[i]):
+                we = w[e]
+                inbox[i + 1 + t].append(y1[t] * we[CONV1] + y3[t] * we[CONV3] + h * we[SKIP] + p * we[POOL])
         return sum(inbox[-1][1:], inbox[-1][0])
 
     def _bn_slices(self, key: str, y: torch.Tensor, chunks: list[int], fan: int) -> torch.Tensor:
@@ -131,8 +128,8 @@ class SearchCell(nn.Module):
         conv = self.convs[key]
         weight, bias = conv.weight, conv.bias
         if len(chunks) != fan:
-            weight = weight.view(fan, C, C, k, k)[chunks].reshape(len(chunks) * C, C, k, k)
-            bias = None if bias is None else bias.view(fan, C)[chunks].reshape(-1)
+            weight = weight.reshape(fan, C, C, k, k)[chunks].reshape(len(chunks) * C, C, k, k)
+            bias = None if bias is None else bias.reshape(fan, C)[chunks].reshape(-1)
         y = F.conv2d(r, weight, bias, padding=k // 2)
         return list(self._bn_slices(key, y, chunks, fan).chunk(len(chunks), dim=1))
 
@@ -200,6 +197,8 @@ class Supernet(Network):
             make_cell=lambda width: SearchCell(width, affine, track_running_stats),
         )
         self.track_running_stats = track_running_stats
+        # channels-last: on CPU the oneDNN convolutions run ~1.5x faster in this layout
+        self.to(memory_format=torch.channels_last)
 
     def forward(
         self,
@@ -211,7 +210,7 @@ class Supernet(Network):
         if weights is not None and tuple(weights.shape) != (NUM_EDGES, NUM_OPS):
             raise ValueError(f"weights must be [{NUM_EDGES}, {NUM_OPS}], got {tuple(weights.shape)}.")
         ops = None if arch is None else arch_ids(arch)
-        h = self.stem(x)
+        h = self.stem(x.contiguous(memory_format=torch.channels_last))
         for cell in self.cells:
             h = cell(h) if isinstance(cell, ResidualReduction) else cell(h, weights, ops)
         return self.head(h)
