@@ -23,7 +23,6 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from nb201.space import OPS
@@ -181,7 +180,7 @@ def measure(method: str, size: str, steps: int, batch: int | None) -> tuple[floa
     torch.manual_seed(0)
     impls = {"ours": _ours(method, C, N, config), "original": _original(method, C, N, config)}
     times: dict[str, list[float]] = {k: [] for k in impls}
-    for k, f in impls.items():  # warm-up
+    for f in impls.values():  # warm-up
         f(train, valid)
     for _ in range(steps):
         for k, f in impls.items():
@@ -200,9 +199,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=None, help="weight batch (default: the preset's)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(
-        f"torch {torch.__version__}, {args.threads} thread(s), median of {args.steps} steps, F={F.__name__}"
-    )
+    print(f"torch {torch.__version__}, {args.threads} thread(s), median of {args.steps} steps")
     print(f"{'size':<6} {'method':<9} {'ours ms':>9} {'orig ms':>9} {'speed-up':>9}")
     for size in args.sizes:
         for method in args.methods:
