@@ -38,7 +38,7 @@ def ws_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
         f"06_weight_sharing.runs_dir='{runs}'",
         "06_weight_sharing.max_new=3",
     ]
-    run_pipeline("digits", out=out, overrides=overrides, only=["06_weight_sharing"], progress=False)
+    run_pipeline("digits-ws", out=out, overrides=overrides, progress=False)
     return out
 
 
