@@ -35,6 +35,7 @@ from nb201.space import NUM_ARCHS, Arch, all_archs
 from nb201.supernet import NUM_EDGES, NUM_OPS, Supernet
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+NextValid = Callable[[], Batch]  # draws the next random valid batch
 
 
 def random_arch(generator: torch.Generator) -> list[int]:
@@ -262,36 +263,36 @@ class Method:
 class RSPS(Method):
     name = "rsps"
 
-    def step(self, train, next_valid):
+    def step(self, train: Batch, next_valid: NextValid) -> tuple[torch.Tensor, torch.Tensor]:
         ids = random_arch(self.g)
         return self.weight_step(train, lambda x: self.net(x, arch=ids))
 
-    def eval_forward(self, x):
+    def eval_forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x, arch=random_arch(self.g))
 
-    def derive(self, next_valid):
+    def derive(self, next_valid: NextValid) -> list[int]:
         return self.best_of([random_arch(self.g) for _ in range(self.config["derive_samples"])], next_valid)
 
-    def distribution(self):
+    def distribution(self) -> np.ndarray:
         return np.full((NUM_EDGES, NUM_OPS), 1.0 / NUM_OPS)
 
 
 class DartsV1(Method):
     name, has_alpha = "darts-v1", True
 
-    def step(self, train, next_valid):
+    def step(self, train: Batch, next_valid: NextValid) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.weight_step(train, lambda x: self.mixture(x, detach=True))
         self.arch_step(next_valid(), self.mixture)
         return out
 
-    def eval_forward(self, x):
+    def eval_forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.mixture(x)
 
 
 class DartsV2(DartsV1):
     name = "darts-v2"
 
-    def step(self, train, next_valid):
+    def step(self, train: Batch, next_valid: NextValid) -> tuple[torch.Tensor, torch.Tensor]:
         self.net.train()
         grad, _ = unrolled_alpha_grad(self.net, self.alpha, self.w_optimizer, train, next_valid())
         self.a_optimizer.zero_grad(set_to_none=True)
@@ -312,28 +313,28 @@ class GDAS(Method):
         hard, ids = gumbel_hard(self.alpha.detach() if detach else self.alpha, self.tau, self.g)
         return self.net(x, weights=hard, arch=ids)
 
-    def step(self, train, next_valid):
+    def step(self, train: Batch, next_valid: NextValid) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.weight_step(train, lambda x: self.hard(x, detach=True))
         self.arch_step(next_valid(), self.hard)
         return out
 
-    def eval_forward(self, x):
+    def eval_forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x, arch=self.argmax_arch())
 
 
 class SETN(Method):
     name, has_alpha = "setn", True
 
-    def step(self, train, next_valid):
+    def step(self, train: Batch, next_valid: NextValid) -> tuple[torch.Tensor, torch.Tensor]:
         ids = random_arch(self.g)
         out = self.weight_step(train, lambda x: self.net(x, arch=ids))
         self.arch_step(next_valid(), self.mixture)
         return out
 
-    def eval_forward(self, x):
+    def eval_forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.mixture(x)
 
-    def derive(self, next_valid):
+    def derive(self, next_valid: NextValid) -> list[int]:
         logp = F.log_softmax(self.alpha.detach().double(), dim=1).numpy()
         ids = _all_ids()
         total = logp[np.arange(NUM_EDGES)[None, :], ids].sum(axis=1)
@@ -344,7 +345,7 @@ class SETN(Method):
 class ENAS(Method):
     name = "enas"
 
-    def __init__(self, net, config, generator):
+    def __init__(self, net: Supernet, config: dict[str, Any], generator: torch.Generator) -> None:
         super().__init__(net, config, generator)
         self.controller = Controller()
         self.c_optimizer = torch.optim.Adam(
@@ -357,11 +358,11 @@ class ENAS(Method):
         with torch.no_grad():
             return self.controller(n, self.g)[2].tolist()
 
-    def step(self, train, next_valid):
+    def step(self, train: Batch, next_valid: NextValid) -> tuple[torch.Tensor, torch.Tensor]:
         ids = self.sample(1)[0]
         return self.weight_step(train, lambda x: self.net(x, arch=ids))
 
-    def end_epoch(self, next_valid):
+    def end_epoch(self, next_valid: NextValid) -> dict[str, float]:
         """REINFORCE with a moving baseline, `ctrl_aggregate` archs per controller step."""
         c = self.config
         self.controller.train()
@@ -383,15 +384,15 @@ class ENAS(Method):
             self.c_optimizer.step()
         return {"controller-reward": float(np.mean(rewards)) if rewards else float("nan")}
 
-    def eval_forward(self, x):
+    def eval_forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x, arch=self.sample(1)[0])
 
-    def derive(self, next_valid):
+    def derive(self, next_valid: NextValid) -> list[int]:
         candidates = self.sample(self.config["derive_samples"])
         self._last_samples = np.asarray(candidates)
         return self.best_of(candidates, next_valid)
 
-    def distribution(self):
+    def distribution(self) -> np.ndarray:
         """Per-edge op frequencies of the controller's samples (its marginals)."""
         samples = self._last_samples if self._last_samples is not None else np.asarray(self.sample(100))
         freq = np.zeros((NUM_EDGES, NUM_OPS))
@@ -399,7 +400,7 @@ class ENAS(Method):
             freq[e] = np.bincount(samples[:, e], minlength=NUM_OPS) / len(samples)
         return freq
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         return {
             **super().state_dict(),
             "controller": self.controller.state_dict(),
@@ -407,7 +408,7 @@ class ENAS(Method):
             "baseline": self.baseline,
         }
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.controller.load_state_dict(state["controller"])
         self.c_optimizer.load_state_dict(state["c_optimizer"])

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,7 @@ class _Data:
         pad = prepared.input_shape[1] // 8
         self.augment = nbdata.Augment(prepared.mean, prepared.std, pad=pad)
 
-    def train_batches(self):
+    def train_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n, b = self.p.train_x.shape[0], self.c["batch_size"]
         perm = torch.randperm(n, generator=self.g)
         steps = math.ceil(n / b)
@@ -87,7 +88,7 @@ class _Data:
         idx = torch.randint(self.vx.shape[0], (self.c["valid_batch_size"],), generator=self.g)
         return self.augment(self.vx[idx], self.g), self.vy[idx]
 
-    def eval_batches(self):
+    def eval_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         b, limit = self.c["valid_batch_size"], self.c["eval_batches"]
         n = self.vx.shape[0] if not limit else min(self.vx.shape[0], limit * b)
         for s in range(0, n, b):
