@@ -128,7 +128,20 @@ def evaluate_archs(
             progress=progress,
             engine_options=engine_options,
         )
-        out.cpu_hours = summary.cpu_hours
+        # the core-hours of the records (a record trained by an earlier, interrupted call
+        # counts too; the sweep's own total would count it as a free skip)
+        from nb201.train import load_records
+
+        new_idx = {a.index for a in to_train}
+        out.cpu_hours = (
+            sum(
+                float(r.get("cpu_time") or 0.0)
+                for r in load_records(runs_dir)
+                if r["arch_index"] in new_idx and r["spec"]["split"] == split and r["hp"] == preset
+            )
+            / 3600.0
+            or summary.cpu_hours
+        )
         out.failed = [f"{arch}: {reason.splitlines()[0]}" for _, arch, reason in summary.failed]
         aggregate(runs_dir, benchmark_dir)
         bench = Benchmark.open(benchmark_dir)
