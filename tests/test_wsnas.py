@@ -154,6 +154,7 @@ def test_search_killed_and_resumed_equals_uninterrupted(tmp_path: Path) -> None:
         (SearchSpec("gdas", "digits", "digits", "digits", 1), "no valid half"),
         (SearchSpec("gdas", "digits", "digits-valid", "no-such-preset", 1), "unknown search preset"),
         (_spec("gdas", epoch=3), "unknown search knob"),
+        (_spec("rsps", score_bn="median"), "score_bn"),
     ],
 )
 def test_bad_settings_raise_and_write_nothing(spec: SearchSpec, match: str, tmp_path: Path) -> None:

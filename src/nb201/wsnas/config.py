@@ -31,7 +31,10 @@ _FLOAT = (
 )  # fmt: skip
 _BOOL = ("nesterov", "track_running_stats")
 _ZERO_OK = ("lr_period", "steps_per_epoch", "eval_batches")  # 0 means "the default"
-SEARCH_KNOBS: tuple[str, ...] = _INT + _FLOAT + _BOOL + ("image_size",)
+# how the supernet is run when it scores candidates and is evaluated: "running" = eval mode,
+# BN with running statistics (the original code); "batch" = batch statistics, as in training
+_CHOICE = {"score_bn": ("running", "batch")}
+SEARCH_KNOBS: tuple[str, ...] = _INT + _FLOAT + _BOOL + tuple(_CHOICE) + ("image_size",)
 
 
 def search_preset_names() -> list[str]:
@@ -110,6 +113,10 @@ def _check(key: str, value: Any, where: str) -> Any:
     if key in _BOOL:
         if not isinstance(value, bool):
             raise bad("true or false")
+        return value
+    if key in _CHOICE:
+        if value not in _CHOICE[key]:
+            raise bad(f"one of {list(_CHOICE[key])}")
         return value
     if value == "native":
         return value

@@ -212,10 +212,16 @@ class Method:
         a = self.alpha.detach() if detach else self.alpha
         return self.net(x, weights=F.softmax(a, dim=1))
 
+    def scoring_mode(self) -> None:
+        """Eval mode (BN running statistics, the original) or, with `score_bn = "batch"`,
+        train mode: BN running statistics accumulated over many sampled archs describe none
+        of them, and at CPU scale eval-mode scores were at chance level."""
+        self.net.train(self.config["score_bn"] == "batch")
+
     @torch.no_grad()
     def score(self, ids: list[int], batch: Batch) -> float:
         """Top-1 of one arch on one batch (the original's one-valid-batch scoring)."""
-        self.net.eval()
+        self.scoring_mode()
         return _hits(self.net(batch[0], arch=ids), batch[1]).item() / len(batch[1])
 
     def best_of(self, candidates: list[list[int]], next_valid: Callable[[], Batch]) -> list[int]:

@@ -126,7 +126,7 @@ def _epoch(method: Method, data: _Data, epoch: int) -> dict[str, Any]:
             f"{method.name}: supernet training loss became {row['train-loss']} at epoch {epoch}"
         )
     t1 = time.perf_counter()
-    method.net.eval()
+    method.scoring_mode()
     v_loss, v_hits, v_n = 0.0, 0, 0
     with torch.no_grad():
         for xb, yb in data.eval_batches():
