@@ -89,10 +89,18 @@ class _Data:
         return self.augment(self.vx[idx], self.g), self.vy[idx]
 
     def eval_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        b, limit = self.c["valid_batch_size"], self.c["eval_batches"]
-        n = self.vx.shape[0] if not limit else min(self.vx.shape[0], limit * b)
+        b, limit, total = self.c["valid_batch_size"], self.c["eval_batches"], self.vx.shape[0]
+        n = total if not limit else min(total, limit * b)
+        # a subset is a fixed random one: the valid half is stored class by class, so its first
+        # images would all be of one class (and the run's generator is left untouched)
+        idx = (
+            torch.arange(total)
+            if n == total
+            else torch.randperm(total, generator=torch.Generator().manual_seed(0))
+        )
         for s in range(0, n, b):
-            yield self.augment.normalize(self.vx[s : min(s + b, n)]), self.vy[s : min(s + b, n)]
+            part = idx[s : min(s + b, n)]
+            yield self.augment.normalize(self.vx[part]), self.vy[part]
 
 
 def _lr(epoch: int, config: dict[str, Any]) -> float:
