@@ -190,3 +190,14 @@ def test_paper_preset_holds_the_papers_settings() -> None:
     assert (enas["epochs"], enas["batch_size"], enas["lr"], enas["lr_period"]) == (250, 128, 0.05, 10)
     assert resolve_search_config("setn", "paper")["grad_clip"] == 0.0
     assert resolve_search_config("rsps", "paper")["valid_batch_size"] == 512
+
+
+def test_supernet_evaluation_subset_mixes_the_classes() -> None:
+    """The valid half is stored class by class: a subset must not be its first images."""
+    from nb201.wsnas.run import _Data, prepare_search_data
+
+    spec = _spec("rsps", eval_batches=1, valid_batch_size=64)
+    config = spec.config
+    data = _Data(prepare_search_data(spec, config), config, torch.Generator().manual_seed(0))
+    (batch,) = list(data.eval_batches())
+    assert len(batch[1]) == 64 and len(set(batch[1].tolist())) >= 8
