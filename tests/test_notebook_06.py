@@ -61,4 +61,7 @@ def test_notebook_06_searches_every_method_and_measures_the_final_archs(ws_repor
         s["total_core_hours"], sum(s["search_core_hours"].values()) + s["eval_core_hours"], rel_tol=1e-6
     )
     assert {q["method"] for q in s["quoted"]} == set(METHODS)
+    assert s["reference_archs"] == 2 and s["final_percentile"].keys() == set(METHODS)
+    assert all(p is None or 0 <= p <= 100 for p in s["final_percentile"].values())
+    assert set(s["darts_collapsed"]) <= {"darts-v1", "darts-v2"}
     assert (ws_report / "06_weight_sharing.html").stat().st_size > 10_000
