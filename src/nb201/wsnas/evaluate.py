@@ -148,7 +148,7 @@ def evaluate_archs(
         out.trained = [str(a) for a in to_train if a.index in set(bench.indexes(split, hp).tolist())]
     out.table = lookup(bench, wanted, split, hp)
     out.table["source"] = [
-        "trained now" if a in out.trained else ("benchmark" if ok else "not evaluated")
+        "trained for this report" if a in out.trained else ("benchmark" if ok else "not evaluated")
         for a, ok in zip(out.table["arch"], out.table["in_benchmark"])
     ]
     return out
