@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import operator
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -140,20 +141,36 @@ class ResidualReduction(nn.Module):
 class Network(nn.Module):
     """The full network for one architecture; returns logits `[B, num_classes]`."""
 
-    def __init__(self, arch: Arch, num_classes: int, C: int = 16, N: int = 5, in_channels: int = 3) -> None:
+    def __init__(
+        self,
+        arch: Arch | None,
+        num_classes: int,
+        C: int = 16,
+        N: int = 5,
+        in_channels: int = 3,
+        make_cell: Callable[[int], nn.Module] | None = None,
+    ) -> None:
+        # `make_cell(width)` builds each cell; the default is `Cell(arch, width)`. The
+        # supernet (nb201.supernet) passes its search cell, so both share this skeleton.
         super().__init__()
         self.arch = arch
+        make = make_cell or functools.partial(Cell, arch)
         self.stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
         layers: list[nn.Module] = []
         for stage, width in enumerate((C, 2 * C, 4 * C)):
             if stage > 0:
                 layers.append(ResidualReduction(width // 2, width))
-            layers.extend(Cell(arch, width) for _ in range(N))
+            layers.extend(make(width) for _ in range(N))
         self.cells = nn.Sequential(*layers)
         self.last_bn = nn.BatchNorm2d(4 * C)
         self.classifier = nn.Linear(4 * C, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        """Final BN + ReLU, global average pool, classifier (shared with the supernet)."""
+        x = F.relu(self.last_bn(x))
+        return self.classifier(x.mean(dim=(2, 3)))
+
+    def check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != self.stem[0].in_channels:
             raise ValueError(
                 f"expected input [batch, {self.stem[0].in_channels}, H, W], got {tuple(x.shape)}; "
@@ -164,9 +181,10 @@ class Network(nn.Module):
                 f"image size {tuple(x.shape[2:])} is not divisible by 4; the two stride-2 reductions "
                 "need H and W divisible by 4 (e.g. 32x32, 16x16, 8x8): resize or crop the images."
             )
-        x = self.cells(self.stem(x))
-        x = F.relu(self.last_bn(x))
-        return self.classifier(x.mean(dim=(2, 3)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        return self.head(self.cells(self.stem(x)))
 
 
 def build_network(

@@ -1,0 +1,34 @@
+"""Weight-sharing NAS on the supernet: RSPS, DARTS-V1, DARTS-V2, GDAS, SETN, ENAS.
+
+from nb201.wsnas import SearchSpec, run_search
+rec = run_search(SearchSpec("gdas", "digits", "digits-valid", "digits", seed=777), "data/wsnas/digits")
+rec["final"]  # {"arch": "|...|", "arch_index": ...}
+"""
+
+from nb201.wsnas.config import (
+    METHODS,
+    SEARCH_KNOBS,
+    SearchSpec,
+    load_search_preset,
+    resolve_search_config,
+    search_preset_names,
+)
+from nb201.wsnas.methods import METHOD_CLASSES, Controller, gumbel_hard, make_method, unrolled_alpha_grad
+from nb201.wsnas.run import load_search_records, read_search_record, run_search
+
+__all__ = [
+    "METHODS",
+    "METHOD_CLASSES",
+    "SEARCH_KNOBS",
+    "Controller",
+    "SearchSpec",
+    "gumbel_hard",
+    "load_search_preset",
+    "load_search_records",
+    "make_method",
+    "read_search_record",
+    "resolve_search_config",
+    "run_search",
+    "search_preset_names",
+    "unrolled_alpha_grad",
+]

@@ -1,0 +1,262 @@
+"""One search run: train a supernet with a method, one record per run, resumable.
+
+The data path is nb201.train's (in-memory uint8 tensors, batched augmentation, one
+generator): the train half of a `*-valid` split trains the weights, its valid half
+(`x-valid`, drawn from the training images) trains the architecture and scores
+candidates, a random valid batch per step with training augmentation, as the original.
+
+Layout under `out_dir`: `<run_id>.json` (schema `nb201.search/1`, written atomically, its
+presence means done) and `ckpt/<run_id>.pt` (the state after the last finished epoch;
+tensors and plain containers only, read with `torch.load(weights_only=True)`).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from nb201 import data as nbdata
+from nb201.envinfo import env_info
+from nb201.fsutil import atomic_write, atomic_write_json
+from nb201.space import EDGES, OPS
+from nb201.supernet import Supernet, ids_to_arch
+from nb201.train import loop
+from nb201.train.run import _now, _torch_settings
+from nb201.wsnas.config import SearchSpec
+from nb201.wsnas.methods import Method, make_method
+
+SEARCH_SCHEMA = "nb201.search/1"
+_CKPT_SCHEMA = "nb201.search-ckpt/1"
+
+
+def record_path(out_dir: str | Path, run_id: str) -> Path:
+    return Path(out_dir) / f"{run_id}.json"
+
+
+def checkpoint_path(out_dir: str | Path, run_id: str) -> Path:
+    return Path(out_dir) / "ckpt" / f"{run_id}.pt"
+
+
+def prepare_search_data(spec: SearchSpec, config: dict[str, Any]) -> loop.Prepared:
+    """Load the split; raise (before anything is written) when it has no valid half."""
+    prepared = loop.prepare(
+        spec.dataset,
+        spec.split,
+        spec.data_root,
+        config["train_fraction"],
+        config["valid_fraction"],
+        config["image_size"],
+    )
+    data = loop._load(spec.dataset, spec.data_root)
+    pool = nbdata.get_split(data, spec.split).evals.get("x-valid", ("", None))[0]
+    if pool != "train":
+        raise ValueError(
+            f"split {spec.split!r} has no valid half of the training set (its x-valid comes from "
+            f"{pool or 'nowhere'}); weight-sharing search trains the architecture on held-out training "
+            f"images: use the '-valid' split, e.g. {spec.split + '-valid'!r}."
+        )
+    return prepared
+
+
+class _Data:
+    """Train batches in a seeded permutation; random valid batches on demand."""
+
+    def __init__(self, prepared: loop.Prepared, config: dict[str, Any], g: torch.Generator) -> None:
+        self.p, self.c, self.g = prepared, config, g
+        self.vx, self.vy = prepared.evals["x-valid"]
+        pad = prepared.input_shape[1] // 8
+        self.augment = nbdata.Augment(prepared.mean, prepared.std, pad=pad)
+
+    def train_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n, b = self.p.train_x.shape[0], self.c["batch_size"]
+        perm = torch.randperm(n, generator=self.g)
+        steps = math.ceil(n / b)
+        if self.c["steps_per_epoch"]:
+            steps = min(steps, self.c["steps_per_epoch"])
+        for s in range(steps):
+            idx = perm[s * b : (s + 1) * b]
+            yield self.augment(self.p.train_x[idx], self.g), self.p.train_y[idx]
+
+    def next_valid(self) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randint(self.vx.shape[0], (self.c["valid_batch_size"],), generator=self.g)
+        return self.augment(self.vx[idx], self.g), self.vy[idx]
+
+    def eval_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        b, limit, total = self.c["valid_batch_size"], self.c["eval_batches"], self.vx.shape[0]
+        n = total if not limit else min(total, limit * b)
+        # a subset is a fixed random one: the valid half is stored class by class, so its first
+        # images would all be of one class (and the run's generator is left untouched)
+        idx = (
+            torch.arange(total)
+            if n == total
+            else torch.randperm(total, generator=torch.Generator().manual_seed(0))
+        )
+        for s in range(0, n, b):
+            part = idx[s : min(s + b, n)]
+            yield self.augment.normalize(self.vx[part]), self.vy[part]
+
+
+def _lr(epoch: int, config: dict[str, Any]) -> float:
+    """Cosine from lr to eta_min, stepped per epoch; with `lr_period`, restarting every period."""
+    period = config["lr_period"] or config["epochs"]
+    t = epoch % period
+    return config["eta_min"] + (config["lr"] - config["eta_min"]) * (1 + math.cos(math.pi * t / period)) / 2
+
+
+def _epoch(method: Method, data: _Data, epoch: int) -> dict[str, Any]:
+    """Train one epoch, then evaluate and derive; the epoch's row of the record."""
+    method.set_epoch(epoch)
+    lr = _lr(epoch, method.config)
+    for group in method.w_optimizer.param_groups:
+        group["lr"] = lr
+    row: dict[str, Any] = {"epoch": epoch, "lr": lr}
+    if method.name == "gdas":
+        row["tau"] = method.tau
+    t0 = time.perf_counter()
+    loss_sum, hits, n = torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.int64), 0
+    for xb, yb in data.train_batches():
+        loss, hit = method.step((xb, yb), data.next_valid)
+        loss_sum += loss.double() * len(yb)
+        hits += hit
+        n += len(yb)
+    row.update(method.end_epoch(data.next_valid))
+    row["train-loss"], row["train-accuracy"] = loss_sum.item() / n, 100.0 * hits.item() / n
+    row["train-time"] = time.perf_counter() - t0
+    if not math.isfinite(row["train-loss"]):
+        raise FloatingPointError(
+            f"{method.name}: supernet training loss became {row['train-loss']} at epoch {epoch}"
+        )
+    t1 = time.perf_counter()
+    method.scoring_mode()
+    v_loss, v_hits, v_n = 0.0, 0, 0
+    with torch.no_grad():
+        for xb, yb in data.eval_batches():
+            logits = method.eval_forward(xb)
+            v_loss += F.cross_entropy(logits, yb, reduction="sum").item()
+            v_hits += (logits.argmax(1) == yb).sum().item()
+            v_n += len(yb)
+    row["valid-loss"], row["valid-accuracy"] = v_loss / v_n, 100.0 * v_hits / v_n
+    row["valid-time"] = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    arch = ids_to_arch(method.derive(data.next_valid))
+    row["derive-time"] = time.perf_counter() - t2
+    row.update(arch=str(arch), arch_index=arch.index, distribution=method.distribution().tolist())
+    row["epoch-time"] = time.perf_counter() - t0
+    return row
+
+
+def _save_ckpt(path: Path, state: dict[str, Any]) -> None:
+    buf = io.BytesIO()
+    torch.save({"schema": _CKPT_SCHEMA, **state}, buf)
+    atomic_write(path, lambda f: f.write(buf.getbuffer()))
+
+
+def _load_ckpt(path: Path, run_id: str) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - a foreign or truncated copy: start over
+        return None
+    if not isinstance(state, dict) or state.get("schema") != _CKPT_SCHEMA or state.get("run_id") != run_id:
+        return None
+    return state
+
+
+def _build(
+    spec: SearchSpec, config: dict[str, Any], prepared: loop.Prepared
+) -> tuple[Method, torch.Generator]:
+    g = torch.Generator().manual_seed(spec.seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(spec.seed)
+        net = Supernet(
+            prepared.num_classes,
+            C=config["C"],
+            N=config["N"],
+            in_channels=prepared.input_shape[0],
+            track_running_stats=config["track_running_stats"],
+        )
+        method = make_method(spec.method, net, config, g)
+    return method, g
+
+
+def run_search(spec: SearchSpec, out_dir: str | Path, num_threads: int | None = None) -> dict[str, Any]:
+    """Run (or resume, or skip when its record exists) one search; returns its record.
+
+    Bad settings raise before anything is written: unknown method or preset, a preset for
+    another method, bad knobs (epochs <= 0, inverted tau schedule), a split without a
+    valid half, missing data.
+    """
+    t0, c0 = time.perf_counter(), time.process_time()
+    out_dir = Path(out_dir)
+    config = spec.config
+    run_id = spec.run_id
+    path = record_path(out_dir, run_id)
+    if path.exists():
+        return read_search_record(path)
+    with _torch_settings(num_threads, deterministic=True):
+        prepared = prepare_search_data(spec, config)
+        method, g = _build(spec, config, prepared)
+        data = _Data(prepared, config, g)
+        ckpt = checkpoint_path(out_dir, run_id)
+        epochs: list[dict[str, Any]] = []
+        earlier = earlier_cpu = 0.0
+        state = _load_ckpt(ckpt, run_id)
+        if state is not None:
+            method.load_state_dict(state["method"])
+            g.set_state(state["generator"])
+            epochs, earlier, earlier_cpu = list(state["epochs"]), state["seconds"], state["cpu_seconds"]
+        for epoch in range(len(epochs), config["epochs"]):
+            epochs.append(_epoch(method, data, epoch))
+            if epoch + 1 < config["epochs"]:
+                _save_ckpt(
+                    ckpt,
+                    {
+                        "run_id": run_id,
+                        "epochs": epochs,
+                        "seconds": earlier + time.perf_counter() - t0,
+                        "cpu_seconds": earlier_cpu + time.process_time() - c0,
+                        "method": method.state_dict(),
+                        "generator": g.get_state(),
+                    },
+                )
+        record = {
+            "schema": SEARCH_SCHEMA,
+            "run_id": run_id,
+            "status": "ok",
+            "spec": spec.to_record(),
+            "config": config,
+            "data": prepared.summary(),
+            "ops": list(OPS),
+            "edges": [list(e) for e in EDGES],
+            "epochs": epochs,
+            "final": {"arch": epochs[-1]["arch"], "arch_index": epochs[-1]["arch_index"]},
+            "env": env_info(torch.device("cpu")),
+            "wall_time": earlier + time.perf_counter() - t0,
+            "cpu_time": earlier_cpu + time.process_time() - c0,
+            "finished_at": _now(),
+        }
+        atomic_write_json(path, record, indent=1, allow_nan=False)
+    ckpt.unlink(missing_ok=True)
+    return record
+
+
+def read_search_record(path: str | Path) -> dict[str, Any]:
+    import json
+
+    rec = json.loads(Path(path).read_text())
+    if rec.get("schema") != SEARCH_SCHEMA:
+        raise ValueError(f"{path} is not a {SEARCH_SCHEMA} record (schema={rec.get('schema')!r}).")
+    return rec
+
+
+def load_search_records(out_dir: str | Path) -> list[dict[str, Any]]:
+    """All finished search records in `out_dir`."""
+    return [read_search_record(p) for p in sorted(Path(out_dir).glob("*.json"))]

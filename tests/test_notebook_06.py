@@ -1,0 +1,67 @@
+"""Notebook 06 (weight-sharing NAS) runs under papermill on digits, and its sidecar holds
+numbers that make sense: every method searched, every final arch measured."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from nb201.pipeline import run_pipeline
+from nb201.space import Arch
+from nb201.store.aggregate import aggregate
+from nb201.train import sweep
+from nb201.wsnas import METHODS
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def ws_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ws")
+    bench, runs = out / "bench", out / "runs"
+    # a small benchmark at digits-cheap[epochs=2]: two archs the searches will not all find
+    start = [
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+        "|avg_pool_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|avg_pool_3x3~2|",
+    ]
+    sweep(start, "digits", "digits-cheap", seeds=[777], fidelity={"epochs": 2}, out_dir=runs, progress=False)
+    aggregate(runs, bench)
+    overrides = [
+        "06_weight_sharing.seeds=[777]",
+        "06_weight_sharing.overrides={'epochs': 2}",
+        f"06_weight_sharing.searches_dir='{out / 'searches'}'",
+        f"06_weight_sharing.benchmark='{bench}'",
+        "06_weight_sharing.bench_fidelity={'epochs': 2}",
+        f"06_weight_sharing.runs_dir='{runs}'",
+        "06_weight_sharing.max_new=3",
+    ]
+    run_pipeline("digits-ws", out=out, overrides=overrides, progress=False)
+    return out
+
+
+def test_notebook_06_searches_every_method_and_measures_the_final_archs(ws_report: Path) -> None:
+    s = json.loads((ws_report / "06_weight_sharing.json").read_text())
+    assert s["methods"] == list(METHODS) and s["searches"] == len(METHODS)
+    assert s["epochs"] == {m: 2 for m in METHODS}
+    for key, arch in s["final_archs"].items():
+        assert key.split("/")[0] in METHODS
+        Arch.from_string(arch)  # a valid cell
+    # every final arch has a measured accuracy, whether it was in the benchmark or trained now
+    for m in METHODS:
+        acc = s["final_accuracy_mean"][m]["ori-test-accuracy"]
+        assert acc is not None and 0 <= acc <= 100, (m, acc)
+    assert s["archs_held_before"] == 2
+    assert 1 <= s["archs_trained_now"] <= max(3, len(set(s["final_archs"].values())))
+    assert s["search_core_hours"].keys() == set(METHODS)
+    assert all(v > 0 for v in s["search_core_hours"].values())
+    assert math.isclose(
+        s["total_core_hours"], sum(s["search_core_hours"].values()) + s["eval_core_hours"], rel_tol=1e-6
+    )
+    assert {q["method"] for q in s["quoted"]} == set(METHODS)
+    assert s["reference_archs"] == 2 and s["final_percentile"].keys() == set(METHODS)
+    assert all(p is None or 0 <= p <= 100 for p in s["final_percentile"].values())
+    assert set(s["darts_collapsed"]) <= {"darts-v1", "darts-v2"}
+    assert (ws_report / "06_weight_sharing.html").stat().st_size > 10_000

@@ -1,0 +1,203 @@
+"""The six weight-sharing methods: their maths, their runs on digits, their records."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+import nb201
+from nb201.space import Arch
+from nb201.supernet import Supernet
+from nb201.wsnas import (
+    METHODS,
+    Controller,
+    SearchSpec,
+    resolve_search_config,
+    run_search,
+    unrolled_alpha_grad,
+)
+from nb201.wsnas.run import checkpoint_path, record_path
+
+TIME_KEYS = ("train-time", "valid-time", "derive-time", "epoch-time")
+
+
+def _numbers(record: dict) -> dict:
+    """A record without what legitimately differs between two runs (times, machine)."""
+    out = {k: v for k, v in record.items() if k not in ("env", "wall_time", "cpu_time", "finished_at")}
+    out["epochs"] = [{k: v for k, v in e.items() if k not in TIME_KEYS} for e in record["epochs"]]
+    return out
+
+
+def _spec(method: str, seed: int = 777, **overrides) -> SearchSpec:
+    return SearchSpec(method, "digits", "digits-valid", "digits", seed, overrides)
+
+
+def test_darts_v2_hypergradient_matches_finite_differences() -> None:
+    torch.manual_seed(0)
+    # big enough that no ReLU kink lies within the finite-difference steps (with C=2 and a
+    # batch of 6 the loss is not smooth at that scale and no finite difference is meaningful)
+    net = Supernet(4, C=4, N=1).double()
+    net.train()
+    alpha = torch.randn(6, 5, dtype=torch.float64)
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    train = (torch.randn(32, 3, 8, 8, dtype=torch.float64), torch.randint(4, (32,)))
+    valid = (torch.randn(32, 3, 8, 8, dtype=torch.float64), torch.randint(4, (32,)))
+    grad, _ = unrolled_alpha_grad(net, alpha, opt, train, valid, r=1e-5)
+
+    names, params = zip(*[(n, p.detach()) for n, p in net.named_parameters()])
+
+    def unrolled_valid_loss(a: torch.Tensor) -> float:
+        ps = [p.clone().requires_grad_() for p in params]
+        logits = functional_call(net, dict(zip(names, ps)), (train[0],), {"weights": F.softmax(a, 1)})
+        gs = torch.autograd.grad(F.cross_entropy(logits, train[1]), ps)
+        new = {n: p - 0.05 * (g + 5e-4 * p) for n, p, g in zip(names, ps, gs)}
+        out = functional_call(net, new, (valid[0],), {"weights": F.softmax(a, 1)})
+        return F.cross_entropy(out, valid[1]).item()
+
+    eps, fd = 1e-5, torch.zeros_like(alpha)
+    for e in range(6):
+        for k in range(5):
+            d = torch.zeros_like(alpha)
+            d[e, k] = eps
+            fd[e, k] = (unrolled_valid_loss(alpha + d) - unrolled_valid_loss(alpha - d)) / (2 * eps)
+    assert fd.abs().max() > 1e-4  # the check is not vacuous
+    torch.testing.assert_close(grad, fd, atol=1e-4 * fd.abs().max().item(), rtol=1e-4)
+
+
+def test_enas_controller_log_probs_agree_with_sampling_frequencies() -> None:
+    torch.manual_seed(0)
+    ctrl = Controller()
+    with torch.no_grad():  # a peaked controller, so single archs have measurable frequencies
+        ctrl.w_pred.weight.mul_(400)
+        ctrl.w_pred.bias.normal_(0, 20)
+    n = 40000
+    logp, _, ids = ctrl(n, torch.Generator().manual_seed(1))
+    archs, counts = np.unique(ids.numpy(), axis=0, return_counts=True)
+    order = np.argsort(-counts)[:5]
+    scored, _, _ = ctrl(arch=torch.as_tensor(archs[order]))
+    for c, lp in zip(counts[order], scored.detach().exp().numpy()):
+        sigma = np.sqrt(lp * (1 - lp) / n)
+        assert abs(c / n - lp) < 5 * sigma + 1e-3, (c / n, lp)
+    # the log-probs returned while sampling are those of the sampled archs
+    again, _, _ = ctrl(arch=ids[:50])
+    torch.testing.assert_close(again, logp[:50])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_each_method_runs_one_epoch_on_digits(method: str, tmp_path: Path) -> None:
+    rec = run_search(_spec(method, epochs=1), tmp_path, num_threads=1)
+    assert rec["status"] == "ok" and rec["spec"]["method"] == method
+    (row,) = rec["epochs"]
+    arch = Arch.from_string(row["arch"])
+    assert arch.index == row["arch_index"] == rec["final"]["arch_index"]
+    dist = np.asarray(row["distribution"])
+    assert dist.shape == (6, 5) and np.allclose(dist.sum(axis=1), 1.0)
+    assert 0 <= row["valid-accuracy"] <= 100 and np.isfinite(row["train-loss"])
+    assert record_path(tmp_path, rec["run_id"]).exists()
+    assert not checkpoint_path(tmp_path, rec["run_id"]).exists()
+
+
+@pytest.mark.parametrize("method", ["gdas", "enas", "darts-v2"])
+def test_same_seed_same_record(method: str, tmp_path: Path) -> None:
+    a = run_search(_spec(method, epochs=2), tmp_path / "a", num_threads=1)
+    b = run_search(_spec(method, epochs=2), tmp_path / "b", num_threads=1)
+    assert _numbers(a) == _numbers(b)
+    c = run_search(_spec(method, seed=778, epochs=2), tmp_path / "c", num_threads=1)
+    assert _numbers(c)["epochs"] != _numbers(a)["epochs"]
+
+
+def test_alpha_learns_on_digits(tmp_path: Path) -> None:
+    rec = run_search(_spec("darts-v1", epochs=2), tmp_path, num_threads=1)
+    first, last = (np.asarray(e["distribution"]) for e in (rec["epochs"][0], rec["epochs"][-1]))
+    assert np.abs(last - 0.2).max() > np.abs(first - 0.2).max() > 0
+
+
+def test_search_killed_and_resumed_equals_uninterrupted(tmp_path: Path) -> None:
+    spec = _spec("darts-v2", epochs=4)
+    code = (
+        "from nb201.wsnas import SearchSpec, run_search\n"
+        f"run_search(SearchSpec('darts-v2', 'digits', 'digits-valid', 'digits', 777, {{'epochs': 4}}), "
+        f"{str(tmp_path / 'killed')!r}, num_threads=1)\n"
+    )
+    src = str(Path(nb201.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    ckpt = checkpoint_path(tmp_path / "killed", spec.run_id)
+    deadline = time.monotonic() + 300
+    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert ckpt.exists(), "the search finished or failed before it could be killed"
+    assert not record_path(tmp_path / "killed", spec.run_id).exists()
+    resumed = run_search(spec, tmp_path / "killed", num_threads=1)
+    whole = run_search(spec, tmp_path / "whole", num_threads=1)
+    assert _numbers(resumed) == _numbers(whole)
+
+
+@pytest.mark.parametrize(
+    "spec, match",
+    [
+        (SearchSpec("dartz", "digits", "digits-valid", "digits", 1), "unknown method"),
+        (_spec("gdas", epochs=0), "epochs"),
+        (_spec("gdas", tau_max=0.1, tau_min=10.0), "inverted"),
+        (SearchSpec("gdas", "digits", "digits", "digits", 1), "no valid half"),
+        (SearchSpec("gdas", "digits", "digits-valid", "no-such-preset", 1), "unknown search preset"),
+        (_spec("gdas", epoch=3), "unknown search knob"),
+        (_spec("rsps", score_bn="median"), "score_bn"),
+    ],
+)
+def test_bad_settings_raise_and_write_nothing(spec: SearchSpec, match: str, tmp_path: Path) -> None:
+    with pytest.raises((ValueError, KeyError), match=match):
+        run_search(spec, tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*"))
+
+
+def test_a_preset_for_another_method_is_rejected(tmp_path: Path) -> None:
+    text = (Path(nb201.__file__).parent / "configs" / "search" / "digits.toml").read_text()
+    preset = tmp_path / "gdas-only.toml"
+    preset.write_text(
+        text.replace(
+            'methods = ["rsps", "darts-v1", "darts-v2", "gdas", "setn", "enas"]', 'methods = ["gdas"]'
+        )
+    )
+    assert resolve_search_config("gdas", str(preset))["epochs"] == 3
+    with pytest.raises(ValueError, match="written for"):
+        run_search(SearchSpec("darts-v1", "digits", "digits-valid", str(preset), 1), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_paper_preset_holds_the_papers_settings() -> None:
+    darts = resolve_search_config("darts-v1", "paper")
+    enas = resolve_search_config("enas", "paper")
+    assert (darts["epochs"], darts["C"], darts["N"], darts["lr"], darts["arch_lr"]) == (
+        50,
+        16,
+        5,
+        0.025,
+        3e-4,
+    )
+    assert (enas["epochs"], enas["batch_size"], enas["lr"], enas["lr_period"]) == (250, 128, 0.05, 10)
+    assert resolve_search_config("setn", "paper")["grad_clip"] == 0.0
+    assert resolve_search_config("rsps", "paper")["valid_batch_size"] == 512
+
+
+def test_supernet_evaluation_subset_mixes_the_classes() -> None:
+    """The valid half is stored class by class: a subset must not be its first images."""
+    from nb201.wsnas.run import _Data, prepare_search_data
+
+    spec = _spec("rsps", eval_batches=1, valid_batch_size=64)
+    config = spec.config
+    data = _Data(prepare_search_data(spec, config), config, torch.Generator().manual_seed(0))
+    (batch,) = list(data.eval_batches())
+    assert len(batch[1]) == 64 and len(set(batch[1].tolist())) >= 8
