@@ -28,7 +28,8 @@ from nb201.fsutil import atomic_write, atomic_write_json
 from nb201.space import EDGES, OPS
 from nb201.supernet import Supernet, ids_to_arch
 from nb201.train import loop
-from nb201.train.run import _now, _torch_settings
+from nb201.train.run import _torch_settings
+from nb201.util import utc_stamp
 from nb201.wsnas.config import SearchSpec
 from nb201.wsnas.methods import Method, make_method
 
@@ -241,7 +242,7 @@ def run_search(spec: SearchSpec, out_dir: str | Path, num_threads: int | None = 
             "env": env_info(torch.device("cpu")),
             "wall_time": earlier + time.perf_counter() - t0,
             "cpu_time": earlier_cpu + time.process_time() - c0,
-            "finished_at": _now(),
+            "finished_at": utc_stamp(),
         }
         atomic_write_json(path, record, indent=1, allow_nan=False)
     ckpt.unlink(missing_ok=True)
