@@ -35,3 +35,9 @@ def cifar10_jpeg_zip() -> Path:
 def calibration_csv() -> Path:
     """Full-protocol accuracies of 60 calibration architectures."""
     return _shared_file("calibration/nb201-calibration-60.csv")
+
+
+@pytest.fixture(scope="session")
+def calibration_csv_200() -> Path:
+    """Full-protocol accuracies of 200 calibration architectures (its first 60 rows are the 60 set)."""
+    return _shared_file("calibration/nb201-calibration-200.csv")

@@ -176,6 +176,26 @@ class _View:
         return self._costs
 
 
+# ---- issue 15: per-architecture derived metrics (ranking score, zero-cost proxies) ---------
+def _derived_metric(view: _View, metric: str, idx: np.ndarray) -> np.ndarray | None:
+    """`metric` from the sub-store's `ranking.parquet` (written by `nb201.ranking`, named
+    by meta.json's `ranking_metric`): one value per architecture, the same for every epoch
+    and seed. None when `metric` is a stored per-epoch metric or the file lacks it."""
+    if metric in view.col or metric in view.aliases:
+        return None
+    if "derived" not in view.__dict__:
+        from nb201.ranking import read_ranking
+
+        view.__dict__["derived"] = read_ranking(view.sub.path)
+    table = view.__dict__["derived"]
+    if table is None or metric not in table.columns:
+        return None
+    values = table[metric].reindex(idx)
+    if values.isna().any():
+        raise StoreKeyError(f"{metric!r} is missing for some of these architectures in {view.sub.path}.")
+    return values.to_numpy(np.float64)
+
+
 def _benchmark_dirs() -> list[Path]:
     env = os.environ.get("NB201_BENCHMARKS", "")
     dirs = [Path(p) for p in env.split(os.pathsep) if p]
@@ -556,6 +576,9 @@ class Benchmark:
         if len(rows) and rows.min() < 0:
             missing = np.unique(idx[rows < 0])[:8].tolist()
             view.row(missing[0])  # raises the descriptive error
+        derived = _derived_metric(view, metric, idx)  # issue 15: ranking-score, proxies
+        if derived is not None:
+            return derived.reshape(shape)
         per_time = False
         if metric.endswith("-per-time"):
             per_time, metric = True, metric[: -len("-per-time")] + ALL_TIME_SUFFIX

@@ -24,7 +24,7 @@ from typing import Any
 
 from nb201.reports import render_html, repo_root
 
-NOTEBOOKS = ("01_train", "02_aggregate", "03_analysis", "04_search", "05_fidelity")
+NOTEBOOKS = ("01_train", "02_aggregate", "03_analysis", "04_search", "05_fidelity", "07_ranking")
 
 
 @dataclass

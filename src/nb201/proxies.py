@@ -331,11 +331,13 @@ def run_job(
     config: ProxyConfig = ProxyConfig(),
     limit_seconds: float | None = None,
     data_root: str | None = None,
+    names: Sequence[str] = ALL,
 ) -> dict[str, int]:
     """Compute the proxies of `indices` into `work_dir/<index>.json`, one atomic file per
     architecture; architectures with a file are skipped, so an interrupted job resumes
     where it stopped. Runs torch on one thread so that the recorded CPU seconds are
-    core-seconds. Stops starting new architectures once `limit_seconds` of wall time have passed."""
+    core-seconds. `names` picks the proxies (e.g. leave out `grasp`, the dearest, where
+    CPU time is short). Stops starting new architectures once `limit_seconds` of wall time have passed."""
     from nb201 import data as nbdata
     from nb201.envinfo import env_info
     from nb201.fsutil import atomic_write_json
@@ -353,7 +355,7 @@ def run_job(
         start, done = time.perf_counter(), 0
         for index in todo:
             arch = Arch.from_index(index)
-            values = compute(arch, x, y, config)
+            values = compute(arch, x, y, config, names)
             record = {
                 "schema": TABLE_SCHEMA,
                 "index": index,
@@ -391,13 +393,14 @@ def assemble(work_dir: str | Path, out: str | Path) -> pd.DataFrame:
     datasets = {r["dataset"] for r in records}
     if len(configs) != 1 or len(datasets) != 1:
         raise ValueError(f"{work_dir} mixes configurations {configs} or datasets {datasets}")
+    computed = [k for k in ALL if all(k in r["values"] for r in records)]
     rows = []
     for r in sorted(records, key=lambda r: r["index"]):
         key = Arch.from_index(r["index"]).functional_key()
         row = {"index": r["index"], "arch": r["arch"], "functional_key": key}
-        row |= {k: r["values"].get(k, float("nan")) for k in ALL}
-        row |= {f"{k}_seconds": r["seconds"].get(k, float("nan")) for k in ALL}
-        row["core_seconds"] = sum(r["seconds"].get(k, 0.0) for k in PROXIES)
+        row |= {k: r["values"][k] for k in computed}
+        row |= {f"{k}_seconds": r["seconds"][k] for k in computed}
+        row["core_seconds"] = sum(r["seconds"][k] for k in computed if k in PROXIES)
         rows.append(row)
     frame = pd.DataFrame(rows)
     classes = {k for k in frame["functional_key"] if k != "zero"}
@@ -405,16 +408,16 @@ def assemble(work_dir: str | Path, out: str | Path) -> pd.DataFrame:
         "schema": TABLE_SCHEMA,
         "config": records[0]["config"],
         "dataset": records[0]["dataset"],
-        "proxies": list(ALL),
+        "proxies": computed,
         "coverage": {
             "archs": len(frame),
             "of_archs": NUM_ARCHS,
             "functional_classes": len(classes),
             "of_functional_classes": 5390,
         },
-        "core_seconds_per_arch": {k: float(frame[f"{k}_seconds"].mean()) for k in ALL}
+        "core_seconds_per_arch": {k: float(frame[f"{k}_seconds"].mean()) for k in computed}
         | {"all_network_proxies": float(frame["core_seconds"].mean())},
-        "core_hours": float(frame[[f"{k}_seconds" for k in ALL]].to_numpy().sum() / 3600),
+        "core_hours": float(frame[[f"{k}_seconds" for k in computed]].to_numpy().sum() / 3600),
         "threads": 1,
         "env": records[-1]["env"],
         "references": [
@@ -455,6 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--proxies", nargs="+", default=list(ALL), choices=list(ALL), help="default: all")
     p.add_argument("--work-dir", default=None, help="per-arch results (default data/cache/proxies/<config>)")
     p.add_argument("--limit-seconds", type=float, default=None, help="stop starting archs after this")
     p.add_argument("--out", default=None, help="assemble the table into this Parquet file")
@@ -462,7 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = ProxyConfig(C=a.C, N=a.N, image_size=a.image_size, batch_size=a.batch_size, seed=a.seed)
     work = Path(a.work_dir or Path("data/cache/proxies") / config_tag(config))
     indices = arch_list(a.calibration, a.benchmark, a.space)
-    print(json.dumps(run_job(indices, work, a.dataset, config, a.limit_seconds)), flush=True)
+    print(json.dumps(run_job(indices, work, a.dataset, config, a.limit_seconds, names=a.proxies)), flush=True)
     if a.out:
         frame = assemble(work, a.out)
         print(f"wrote {a.out}: {len(frame)} architectures")

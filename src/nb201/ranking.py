@@ -118,13 +118,15 @@ def join_features(
     frame = runs.drop(columns=["seeds"], errors="ignore")
     if target is not None:
         frame = frame.join(target.rename(TARGET), how="inner")
-    names = PROXY_NAMES + COST_NAMES
+    available = {}
     for label, path in proxy_tables.items():
-        table, _meta = load_table(path)
+        table, meta = load_table(path)
+        available[label] = [n for n in PROXY_NAMES + COST_NAMES if n in meta["proxies"]]
+        names = available[label]
         cols = {n: f"{label}:{n}" for n in names} | {f"{n}_seconds": f"{label}:{n}_seconds" for n in names}
         frame = frame.join(table[list(cols)].rename(columns=cols), how="inner")
     seconds = {TRAINING: float(frame["core_seconds"].mean()) if len(frame) else float("nan")}
-    for label in proxy_tables:
+    for label, names in available.items():
         for n in names:
             spent = frame.pop(f"{label}:{n}_seconds")
             seconds[f"{label}:{n}"] = float(spent.mean()) if n in PROXY_NAMES else 0.0
@@ -151,47 +153,40 @@ class Method:
         return {TRAINING if f in curve else f for f in self.features}
 
 
-def default_methods(labels: Sequence[str], curve: Sequence[str], primary: str | None = None) -> list[Method]:
-    """The study's candidates, declared before looking at any score. `primary` is the proxy
-    label that combinations with training use (default: the first)."""
-    primary = primary or (labels[0] if labels else None)
+def default_methods(columns: Sequence[str], labels: Sequence[str], curve: Sequence[str]) -> list[Method]:
+    """The study's candidates, declared before looking at any score. Features a proxy table
+    lacks (`columns` are the study frame's) are left out of a method; a method left
+    without features, or with the same features as an earlier one, is dropped."""
+    zc = {lab: tuple(f"{lab}:{n}" for n in PROXY_NAMES + COST_NAMES) for lab in labels}
+    curve = tuple(curve)
     methods = [Method("cheap run: final test acc", "single", ("acc_final",), "the cpu-cifar point alone")]
-    for label in labels:
-        for name in PROXY_NAMES + COST_NAMES:
-            methods.append(Method(f"{label}:{name}", "single", (f"{label}:{name}",)))
-        vote = tuple(f"{label}:{n}" for n in ("synflow", "jacob_cov", "snip"))
+    for lab in labels:
+        methods += [Method(f, "single", (f,)) for f in zc[lab]]
+        vote = tuple(f"{lab}:{n}" for n in ("synflow", "jacob_cov", "snip"))
         methods.append(
-            Method(f"vote {label} (synflow, jacob_cov, snip)", "rankavg", vote, "Abdelfattah et al.")
+            Method(f"vote {lab} (synflow, jacob_cov, snip)", "rankavg", vote, "Abdelfattah et al.")
         )
-        zc = tuple(f"{label}:{n}" for n in PROXY_NAMES + COST_NAMES)
-        methods.append(Method(f"ridge: {label} proxies + costs", "ridge", zc))
-        methods.append(Method(f"gbm: {label} proxies + costs", "gbm", zc))
-    methods.append(Method("ridge: learning curve", "ridge", tuple(curve)))
-    methods.append(Method("gbm: learning curve", "gbm", tuple(curve)))
-    if primary is not None:
-        p = primary
+        methods += [Method(f"{kind}: {lab} proxies + costs", kind, zc[lab]) for kind in ("ridge", "gbm")]
+    methods += [Method(f"{kind}: learning curve", kind, curve) for kind in ("ridge", "gbm")]
+    for lab in labels:
+        trio = ("acc_final", f"{lab}:synflow", f"{lab}:nwot")
+        methods.append(Method(f"rank avg: acc + {lab}:synflow + {lab}:nwot", "rankavg", trio))
+        for kind in ("ridge", "gbm"):
+            methods.append(Method(f"{kind}: learning curve + {lab} proxies + costs", kind, curve + zc[lab]))
+        no_grasp = tuple(f for f in zc[lab] if not f.endswith(":grasp"))
         methods.append(
-            Method(
-                f"rank avg: acc + {p}:synflow + {p}:nwot",
-                "rankavg",
-                ("acc_final", f"{p}:synflow", f"{p}:nwot"),
-            )
+            Method(f"ridge: learning curve + {lab} proxies (no grasp) + costs", "ridge", curve + no_grasp)
         )
-        for label in labels:
-            zc = tuple(f"{label}:{n}" for n in PROXY_NAMES + COST_NAMES)
-            methods.append(
-                Method(f"ridge: learning curve + {label} proxies + costs", "ridge", tuple(curve) + zc)
-            )
-            methods.append(Method(f"gbm: learning curve + {label} proxies + costs", "gbm", tuple(curve) + zc))
-            cheap = tuple(f"{label}:{n}" for n in PROXY_NAMES + COST_NAMES if n != "grasp")
-            methods.append(
-                Method(
-                    f"ridge: learning curve + {label} proxies (no grasp) + costs",
-                    "ridge",
-                    tuple(curve) + cheap,
-                )
-            )
-    return methods
+    if len(labels) > 1:
+        every = curve + tuple(f for lab in labels for f in zc[lab])
+        methods.append(Method("ridge: learning curve + all proxies + costs", "ridge", every))
+    have, out, seen = set(columns), [], set()
+    for m in methods:
+        feats = tuple(f for f in m.features if f in have)
+        if feats and (m.kind, feats) not in seen and (m.kind != "single" or feats == m.features):
+            seen.add((m.kind, feats))
+            out.append(Method(m.name, m.kind, feats, m.note))
+    return out
 
 
 def method_cost(method: Method, seconds: dict[str, float], curve: Sequence[str]) -> float:
@@ -365,7 +360,8 @@ def _ranking_block(
         "name": SCORE_NAME,
         "file": RANKING_FILE,
         "unit": "score (higher ranks better; a predicted rank, not an accuracy)",
-        "method": asdict(method) | {"fitted_on": f"all {n_calibration} calibration architectures"},
+        "method": asdict(method)
+        | {"features": list(method.features), "fitted_on": f"all {n_calibration} calibration architectures"},
         "calibration": {
             "n": int(result["n"]),
             "evaluation": result["evaluation"],
@@ -402,3 +398,53 @@ def read_ranking(folder: str | Path) -> pd.DataFrame | None:
     """A sub-store's ranking file indexed by arch index, or None when it has none."""
     path = Path(folder) / RANKING_FILE
     return pd.read_parquet(path).set_index("arch_index") if path.exists() else None
+
+
+# ---- the notebook's driver ------------------------------------------------------------------
+@dataclass
+class StudyResult:
+    """Everything notebook 07 shows: the frame it scored, per-source costs, the methods,
+    their scores, the parameter-count baseline and the chosen method (None below `min_n`)."""
+
+    frame: pd.DataFrame
+    seconds: dict[str, float]
+    curve: list[str]
+    methods: list[Method]
+    results: pd.DataFrame
+    baseline: dict[str, float]
+    chosen: Method | None
+
+
+def run_study(
+    calibration_csv: str | Path,
+    runs_dir: str | Path,
+    proxy_tables: dict[str, str | Path],
+    preset: str = "cpu-cifar",
+    fidelity: dict[str, Any] | None = None,
+    split: str = "cifar10-jpeg",
+    k: int = 10,
+    n_boot: int = 1000,
+    seed: int = 0,
+    budget: float = 60.0,
+    min_n: int = 30,
+) -> StudyResult:
+    """Load the calibration set, the cheap runs and the proxy tables, score every default
+    method and the parameter count (computed by `nb201.cost`, independent of the tables)
+    on the calibration architectures that have all of them, and choose within `budget`."""
+    from nb201.cost import count_params
+    from nb201.fidelity import CALIBRATION_COLUMNS, load_calibration
+    from nb201.space import Arch
+
+    calibration = load_calibration(calibration_csv)
+    runs = load_runs(runs_dir, preset, fidelity, split)
+    curve = curve_names(runs)
+    frame, seconds = join_features(calibration[CALIBRATION_COLUMNS["cifar10"]], runs, proxy_tables)
+    methods = default_methods(list(frame.columns), list(proxy_tables), curve)
+    results = study(frame, seconds, methods, curve, k=k, n_boot=n_boot, seed=seed)
+    params = np.array([count_params(Arch.from_index(int(i)), 10) for i in frame.index])
+    baseline = rank_agreement(params, frame[TARGET].to_numpy(float), n_boot=n_boot, seed=seed)
+    chosen = None
+    if len(frame) >= min_n:
+        name = choose(results, budget)["method"]
+        chosen = next(m for m in methods if m.name == name)
+    return StudyResult(frame, seconds, curve, methods, results, baseline, chosen)
