@@ -289,11 +289,16 @@ def study(
     return pd.DataFrame(rows)
 
 
-def choose(results: pd.DataFrame, budget: float, by: str = "spearman") -> pd.Series:
+def choose(
+    results: pd.DataFrame, budget: float, by: str = "spearman", eligible: Sequence[str] | None = None
+) -> pd.Series:
     """The best method (by `by`) among those costing at most `budget` core-seconds per
-    architecture. Choosing the maximum over many candidates flatters the winner a little:
-    its calibration figure is optimistic, and held-out agreement may be lower."""
+    architecture (and named in `eligible`, when given). Choosing the maximum over many
+    candidates flatters the winner a little: its calibration figure is optimistic, and
+    held-out agreement may be lower."""
     within = results[results["core_seconds_per_arch"] <= budget]
+    if eligible is not None:
+        within = within[within["method"].isin(list(eligible))]
     if within.empty:
         raise ValueError(f"no method costs <= {budget} core-seconds per architecture")
     return within.loc[within[by].idxmax()]
@@ -322,11 +327,14 @@ def apply_to_benchmark(
     folder = Path(substore)
     sub = open_substore(folder)
     archs = sub.archs.astype(np.int64)
-    frame, seconds = join_features(
-        None,
-        load_runs(runs_dir, sub.meta["preset"], sub.meta.get("fidelity_overrides"), sub.split),
-        proxy_tables,
-    )
+    needed = {f.split(":")[0] for f in method.features if ":" in f}
+    tables = {  # the method's tables, and any other that covers the benchmark (its proxies ride along)
+        lab: p
+        for lab, p in proxy_tables.items()
+        if lab in needed or set(archs) <= set(load_table(p)[0].index)
+    }
+    runs = load_runs(runs_dir, sub.meta["preset"], sub.meta.get("fidelity_overrides"), sub.split)
+    frame, seconds = join_features(None, runs, tables)
     missing = sorted(set(archs.tolist()) - set(frame.index))
     if missing:
         raise ValueError(f"{len(missing)} benchmark archs lack a run or proxies (e.g. {missing[:5]})")
@@ -340,7 +348,7 @@ def apply_to_benchmark(
     out = pd.DataFrame({"arch_index": archs, SCORE_NAME: score})
     for col in [c for c in frame.columns if ":" in c]:
         out[f"proxy:{col}"] = frame[col].to_numpy(float)
-    block = _ranking_block(method, result, len(calibration), training, proxy_cost, proxy_tables)
+    block = _ranking_block(method, result, len(calibration), training, proxy_cost, tables)
     _write_ranking(folder, out, block)
     return block
 
@@ -427,10 +435,12 @@ def run_study(
     seed: int = 0,
     budget: float = 60.0,
     min_n: int = 30,
+    apply_archs: Sequence[int] | None = None,
 ) -> StudyResult:
     """Load the calibration set, the cheap runs and the proxy tables, score every default
     method and the parameter count (computed by `nb201.cost`, independent of the tables)
-    on the calibration architectures that have all of them, and choose within `budget`."""
+    on the calibration architectures that have all of them, and choose within `budget`
+    among the methods whose proxy tables cover `apply_archs` (the benchmark to score)."""
     from nb201.cost import count_params
     from nb201.fidelity import CALIBRATION_COLUMNS, load_calibration
     from nb201.space import Arch
@@ -445,6 +455,14 @@ def run_study(
     baseline = rank_agreement(params, frame[TARGET].to_numpy(float), n_boot=n_boot, seed=seed)
     chosen = None
     if len(frame) >= min_n:
-        name = choose(results, budget)["method"]
+        covering = set(proxy_tables)
+        if apply_archs is not None:
+            covering = {
+                lab for lab, p in proxy_tables.items() if set(apply_archs) <= set(load_table(p)[0].index)
+            }
+        eligible = [
+            m.name for m in methods if all(f.split(":")[0] in covering for f in m.features if ":" in f)
+        ]
+        name = choose(results, budget, eligible=eligible)["method"]
         chosen = next(m for m in methods if m.name == name)
     return StudyResult(frame, seconds, curve, methods, results, baseline, chosen)
