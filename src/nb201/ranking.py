@@ -109,13 +109,17 @@ def curve_names(runs: pd.DataFrame) -> list[str]:
 
 
 def join_features(
-    target: pd.Series | None, runs: pd.DataFrame, proxy_tables: dict[str, str | Path]
+    target: pd.Series | None, runs: pd.DataFrame | None, proxy_tables: dict[str, str | Path]
 ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """The study's frame: one row per architecture that has a run, every proxy table's
-    values (columns `<label>:<proxy>`) and, when `target` is given, a target; plus the mean
+    """The study's frame: one row per architecture that has a run (every architecture of
+    `target` when `runs` is None: zero-cost methods need none), every proxy table's values
+    (columns `<label>:<proxy>`) and, when `target` is given, a target; plus the mean
     core-seconds per architecture of each source (`training`, `<label>:<proxy>`) over
     exactly those rows."""
-    frame = runs.drop(columns=["seeds"], errors="ignore")
+    if runs is None:
+        frame = pd.DataFrame({"core_seconds": np.nan}, index=target.index)
+    else:
+        frame = runs.drop(columns=["seeds"], errors="ignore")
     if target is not None:
         frame = frame.join(target.rename(TARGET), how="inner")
     available = {}
@@ -208,6 +212,12 @@ def _quantiles(train: np.ndarray, values: np.ndarray) -> np.ndarray:
     return out
 
 
+def _signed_log(x: np.ndarray) -> np.ndarray:
+    """sign(x) log(1 + |x|): monotone, so trees split the same way, but synflow's 1e40 at
+    full size fits the float32 that scikit-learn's trees compute in."""
+    return np.sign(x) * np.log1p(np.abs(np.nan_to_num(x)))
+
+
 def _rank01(y: np.ndarray) -> np.ndarray:
     return (pd.Series(y).rank().to_numpy() - 0.5) / len(y)
 
@@ -217,7 +227,8 @@ def fit_predict(method: Method, train: pd.DataFrame, test: pd.DataFrame, seed: i
 
     The target is the training fold's rank of the full-protocol accuracy (a ranker needs
     the order, and ranks tame the long tail of poor architectures). Ridge sees the
-    features' training-fold quantiles; the trees see raw values (they are rank-invariant).
+    features' training-fold quantiles; the trees a signed log of the raw values (only the
+    order matters to them).
     """
     cols = list(method.features)
     xtr, xte = train[cols].to_numpy(float), test[cols].to_numpy(float)
@@ -230,8 +241,8 @@ def fit_predict(method: Method, train: pd.DataFrame, test: pd.DataFrame, seed: i
         model = GradientBoostingRegressor(
             n_estimators=200, max_depth=2, learning_rate=0.05, subsample=0.8, random_state=seed
         )
-        model.fit(np.nan_to_num(xtr), ytr)
-        return model.predict(np.nan_to_num(xte))
+        model.fit(_signed_log(xtr), ytr)
+        return model.predict(_signed_log(xte))
     raise ValueError(f"method {method.name!r} of kind {method.kind!r} is not fitted")
 
 
@@ -340,15 +351,19 @@ def apply_to_benchmark(
         raise ValueError(f"{len(missing)} benchmark archs lack a run or proxies (e.g. {missing[:5]})")
     frame = frame.loc[archs]
     score = fit_predict(method, calibration, frame) if method.fitted else direct_scores(method, frame)
-    training = float(sub.meta["compute"]["cpu_seconds_per_run"]) if TRAINING in method.sources(curve) else 0.0
+    trained = float(sub.meta["compute"]["cpu_seconds_per_run"])  # spent whether the method reads it or not
+    training = trained if TRAINING in method.sources(curve) else 0.0
     proxy_cost = sum(seconds[s] for s in method.sources(curve) if s != TRAINING)
-    total = training + proxy_cost
-    if total > budget:
-        raise ValueError(f"{method.name} costs {total:.1f} core-s per arch, over the budget of {budget}")
+    if trained + proxy_cost > budget:
+        raise ValueError(
+            f"{method.name}: training {trained:.1f} + proxies {proxy_cost:.1f} core-s per arch "
+            f"is over the budget of {budget}"
+        )
     out = pd.DataFrame({"arch_index": archs, SCORE_NAME: score})
     for col in [c for c in frame.columns if ":" in c]:
         out[f"proxy:{col}"] = frame[col].to_numpy(float)
     block = _ranking_block(method, result, len(calibration), training, proxy_cost, tables)
+    block["core_seconds_per_arch"]["benchmark_total"] = round(trained + proxy_cost, 3)
     _write_ranking(folder, out, block)
     return block
 
@@ -382,7 +397,7 @@ def _ranking_block(
         "core_seconds_per_arch": {
             "training": r3(training),
             "proxies": r3(proxy_cost),
-            "total": r3(training + proxy_cost),
+            "method_total": r3(training + proxy_cost),
         },
         "proxy_tables": {k: str(v) for k, v in proxy_tables.items()},
     }
@@ -398,7 +413,7 @@ def _write_ranking(folder: Path, table: pd.DataFrame, block: dict[str, Any]) -> 
     meta["ranking_metric"] = block
     compute = meta.setdefault("compute", {})
     compute["ranking_core_seconds_per_arch"] = block["core_seconds_per_arch"]["proxies"]
-    compute["total_core_seconds_per_arch"] = block["core_seconds_per_arch"]["total"]
+    compute["total_core_seconds_per_arch"] = block["core_seconds_per_arch"]["benchmark_total"]
     atomic_write_text(folder / "meta.json", json.dumps(meta, indent=1))
 
 
@@ -421,6 +436,15 @@ class StudyResult:
     results: pd.DataFrame
     baseline: dict[str, float]
     chosen: Method | None
+    zc_frame: pd.DataFrame | None = None  # every calibration arch with proxies (no run needed)
+    zc_results: pd.DataFrame | None = None  # the zero-cost methods scored on zc_frame
+
+    def calibration_of(self, method: Method) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """The calibration frame to fit `method` on and its score: every calibration arch
+        for a zero-cost method (more data, tighter intervals), else those with a run."""
+        if self.zc_results is not None and method.name in set(self.zc_results["method"]):
+            return self.zc_frame, self.zc_results.set_index("method").loc[method.name].to_dict()
+        return self.frame, self.results.set_index("method").loc[method.name].to_dict()
 
 
 def run_study(
@@ -448,9 +472,13 @@ def run_study(
     calibration = load_calibration(calibration_csv)
     runs = load_runs(runs_dir, preset, fidelity, split)
     curve = curve_names(runs)
-    frame, seconds = join_features(calibration[CALIBRATION_COLUMNS["cifar10"]], runs, proxy_tables)
+    target = calibration[CALIBRATION_COLUMNS["cifar10"]]
+    frame, seconds = join_features(target, runs, proxy_tables)
     methods = default_methods(list(frame.columns), list(proxy_tables), curve)
     results = study(frame, seconds, methods, curve, k=k, n_boot=n_boot, seed=seed)
+    zc_frame, zc_seconds = join_features(target, None, proxy_tables)
+    zc_methods = [m for m in methods if TRAINING not in m.sources(curve)]
+    zc_results = study(zc_frame, zc_seconds, zc_methods, curve, k=k, n_boot=n_boot, seed=seed)
     params = np.array([count_params(Arch.from_index(int(i)), 10) for i in frame.index])
     baseline = rank_agreement(params, frame[TARGET].to_numpy(float), n_boot=n_boot, seed=seed)
     chosen = None
@@ -465,4 +493,4 @@ def run_study(
         ]
         name = choose(results, budget, eligible=eligible)["method"]
         chosen = next(m for m in methods if m.name == name)
-    return StudyResult(frame, seconds, curve, methods, results, baseline, chosen)
+    return StudyResult(frame, seconds, curve, methods, results, baseline, chosen, zc_frame, zc_results)
