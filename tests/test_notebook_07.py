@@ -55,5 +55,7 @@ def test_ranking_notebook_scores_every_method_and_applies_the_choice(
     assert block["calibration"]["spearman"] == pytest.approx(scored["spearman"], abs=1e-3)
     assert s["n_zero_cost"] == 200 and all(m["n"] == 200 for m in s["zero_cost_methods"].values())
     assert json.loads((sub / "meta.json").read_text())["ranking_metric"] == block
+    d = s["paired_deltas"]["cheap run: final test acc"]
+    assert d["lo"] <= d["delta_spearman"] <= d["hi"] and d["n"] == n
     html = (out / "07_ranking.html").read_text()
     assert "Traceback" not in html and "data:image/png;base64" in html

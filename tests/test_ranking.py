@@ -196,3 +196,12 @@ def test_committed_benchmark_carries_its_ranking_metric():
     archs = np.asarray(bench.evaluated_indexes)
     score = bench.metrics(archs, "ranking-score")
     assert len(archs) == 200 and np.isfinite(score).all()
+
+
+def test_paired_delta_sees_a_real_difference_and_none_between_equals():
+    frame = _frame(80)
+    t = frame[R.TARGET].to_numpy()
+    d = R.paired_delta(frame["good"].to_numpy(), frame["noise"].to_numpy(), t, n_boot=200)
+    assert d["delta_spearman"] > 0.5 and 0 < d["lo"] <= d["delta_spearman"] <= d["hi"]
+    same = R.paired_delta(frame["good"].to_numpy(), frame["good"].to_numpy(), t, n_boot=200)
+    assert same["delta_spearman"] == 0 and same["lo"] == same["hi"] == 0

@@ -494,3 +494,26 @@ def run_study(
         name = choose(results, budget, eligible=eligible)["method"]
         chosen = next(m for m in methods if m.name == name)
     return StudyResult(frame, seconds, curve, methods, results, baseline, chosen, zc_frame, zc_results)
+
+
+def paired_delta(
+    a: np.ndarray, b: np.ndarray, target: np.ndarray, n_boot: int = 1000, seed: int = 0
+) -> dict[str, float]:
+    """Spearman(a, target) - Spearman(b, target) with a paired percentile-bootstrap 95%
+    interval (both scores resampled on the same architectures): separate intervals that
+    overlap can still hide a real difference, and non-overlapping ones overstate it."""
+    from scipy import stats
+
+    a, b, t = (np.asarray(v, dtype=float) for v in (a, b, target))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(t), size=(n_boot, len(t)))
+
+    def rho(x: np.ndarray) -> np.ndarray:
+        rx, rt = stats.rankdata(x[idx], axis=1), stats.rankdata(t[idx], axis=1)
+        rx -= rx.mean(1, keepdims=True)
+        rt -= rt.mean(1, keepdims=True)
+        return (rx * rt).sum(1) / np.sqrt((rx**2).sum(1) * (rt**2).sum(1))
+
+    delta = float(stats.spearmanr(a, t).statistic - stats.spearmanr(b, t).statistic)
+    lo, hi = np.nanpercentile(rho(a) - rho(b), [2.5, 97.5])
+    return {"delta_spearman": delta, "lo": float(lo), "hi": float(hi), "n": float(len(t))}
