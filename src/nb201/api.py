@@ -178,22 +178,30 @@ class _View:
 
 # ---- issue 15: per-architecture derived metrics (ranking score, zero-cost proxies) ---------
 def _derived_metric(view: _View, metric: str, idx: np.ndarray) -> np.ndarray | None:
-    """`metric` from the sub-store's `ranking.parquet` (written by `nb201.ranking`, named
-    by meta.json's `ranking_metric`): one value per architecture, the same for every epoch
-    and seed. None when `metric` is a stored per-epoch metric or the file lacks it."""
-    if metric in view.col or metric in view.aliases:
+    """`metric` from the per-architecture file named by meta.json's `ranking_metric`
+    (`ranking.parquet`, written by `nb201.ranking`: the ranking score and the proxies), one
+    value per architecture whatever the epoch or seed. None for stored per-epoch metrics."""
+    if metric in view.col or metric in view.aliases or metric == "arch_index":
         return None
     if "derived" not in view.__dict__:
-        from nb201.ranking import read_ranking
+        name = view.sub.meta.get("ranking_metric", {}).get("file")
+        derived = None
+        if name and (view.sub.path / name).exists():
+            import pyarrow.parquet as pq
 
-        view.__dict__["derived"] = read_ranking(view.sub.path)
-    table = view.__dict__["derived"]
-    if table is None or metric not in table.columns:
+            table = pq.read_table(view.sub.path / name)
+            derived = {c: table.column(c).to_numpy() for c in table.column_names}
+            pos = np.full(NUM_ARCHS, -1, dtype=np.int64)
+            pos[derived["arch_index"]] = np.arange(len(derived["arch_index"]))
+            derived["arch_index"] = pos
+        view.__dict__["derived"] = derived
+    derived = view.__dict__["derived"]
+    if derived is None or metric not in derived:
         return None
-    values = table[metric].reindex(idx)
-    if values.isna().any():
+    rows = derived["arch_index"][idx]
+    if len(rows) and rows.min() < 0:
         raise StoreKeyError(f"{metric!r} is missing for some of these architectures in {view.sub.path}.")
-    return values.to_numpy(np.float64)
+    return derived[metric][rows].astype(np.float64)
 
 
 def _benchmark_dirs() -> list[Path]:
