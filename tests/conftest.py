@@ -43,11 +43,17 @@ def calibration_csv() -> Path:
     return _shared_file("calibration/nb201-calibration-60.csv")
 
 
+@pytest.fixture(scope="session")
+def calibration_csv_200() -> Path:
+    """Full-protocol accuracies of 200 calibration architectures (its first 60 rows are the 60 set)."""
+    return _shared_file("calibration/nb201-calibration-200.csv")
+
+
 # Files whose every test is slow: notebooks executed under papermill, a real Ray cluster,
 # the checks of the committed CPU benchmark.
 SLOW_FILES = ("test_notebooks*.py", "test_ray.py", "test_cifar10_cpu.py")
 # Fixtures that hand a test real data from ../shared.
-REAL_DATA_FIXTURES = frozenset({"cifar10_jpeg_zip", "calibration_csv"})
+REAL_DATA_FIXTURES = frozenset({"cifar10_jpeg_zip", "calibration_csv", "calibration_csv_200"})
 
 
 def is_slow(filename: str, fixturenames: tuple[str, ...] | list[str]) -> bool:

@@ -193,6 +193,59 @@ class _View:
         return self._costs
 
 
+# ---- issue 15: per-architecture derived metrics (ranking score, zero-cost proxies) ---------
+def _derived_metric(view: _View, metric: str, idx: np.ndarray) -> np.ndarray | None:
+    """`metric` from the per-architecture file named by meta.json's `ranking_metric`
+    (`ranking.parquet`, written by `nb201.ranking`: the ranking score and the proxies), one
+    value per architecture whatever the epoch or seed. None for stored per-epoch metrics."""
+    if metric in view.col or metric in view.aliases or metric == "arch_index":
+        return None
+    if "derived" not in view.__dict__:
+        name = view.sub.meta.get("ranking_metric", {}).get("file")
+        derived = None
+        if name and (view.sub.path / name).exists():
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(view.sub.path / name)
+            derived = {c: table.column(c).to_numpy() for c in table.column_names}
+            pos = np.full(NUM_ARCHS, -1, dtype=np.int64)
+            pos[derived["arch_index"]] = np.arange(len(derived["arch_index"]))
+            derived["arch_index"] = pos
+        view.__dict__["derived"] = derived
+    derived = view.__dict__["derived"]
+    if derived is None or metric not in derived:
+        return None
+    rows = derived["arch_index"][idx]
+    if len(rows) and rows.min() < 0:
+        raise StoreKeyError(f"{metric!r} is missing for some of these architectures in {view.sub.path}.")
+    return derived[metric][rows].astype(np.float64)
+
+
+def _rows_of(view: _View, idx: np.ndarray) -> np.ndarray:
+    """The store rows of official arch indices, with a descriptive error for one it lacks."""
+    if idx.dtype.kind not in "iu":
+        raise ValueError(f"indices must be integers (official arch indices); got dtype {idx.dtype}.")
+    if len(idx) and (idx.min() < 0 or idx.max() >= NUM_ARCHS):
+        raise ValueError(f"arch indices must lie in [0, {NUM_ARCHS - 1}].")
+    rows = view.row_of_np[idx]
+    if len(rows) and rows.min() < 0:
+        view.row(int(np.unique(idx[rows < 0])[0]))  # raises the descriptive error
+    return rows
+
+
+def _epochs_of(view: _View, epoch: Any, n: int, dataset: str) -> Any:
+    """The epoch to read: the last (None), one int, or one per index (checked integers in range)."""
+    if epoch is None:
+        return view.num_epochs - 1
+    _check_integers("epoch", epoch)
+    ep = np.asarray(epoch).reshape(-1) if np.ndim(epoch) else int(epoch)
+    if np.any(np.asarray(ep) < 0) or np.any(np.asarray(ep) >= view.num_epochs):
+        raise ValueError(f"epoch must lie in [0, {view.num_epochs - 1}] for {dataset!r} hp={view.hp!r}.")
+    if np.ndim(ep) and len(ep) not in (1, n):
+        raise ValueError(f"epoch has {len(ep)} entries for {n} indices; give one or one per index.")
+    return ep
+
+
 def _benchmark_dirs() -> list[Path]:
     env = os.environ.get("NB201_BENCHMARKS", "")
     dirs = [Path(p) for p in env.split(os.pathsep) if p]
@@ -571,72 +624,56 @@ class Benchmark:
         idx = np.asarray(indices)
         shape = idx.shape
         idx = idx.reshape(-1)
-        if idx.dtype.kind not in "iu":
-            raise ValueError(f"indices must be integers (official arch indices); got dtype {idx.dtype}.")
-        if len(idx) and (idx.min() < 0 or idx.max() >= NUM_ARCHS):
-            raise ValueError(f"arch indices must lie in [0, {NUM_ARCHS - 1}].")
-        rows = view.row_of_np[idx]
-        if len(rows) and rows.min() < 0:
-            missing = np.unique(idx[rows < 0])[:8].tolist()
-            view.row(missing[0])  # raises the descriptive error
+        rows = _rows_of(view, idx)
+        derived = _derived_metric(view, metric, idx)  # ranking-score, proxies (nb201.ranking)
+        if derived is not None:
+            return derived.reshape(shape)
         per_time = False
         if metric.endswith("-per-time"):
             per_time, metric = True, metric[: -len("-per-time")] + ALL_TIME_SUFFIX
         col = view.col[view.metric(metric)]
-        if epoch is None:
-            ep: Any = view.num_epochs - 1
-        else:
-            _check_integers("epoch", epoch)
-            ep = np.asarray(epoch).reshape(-1) if np.ndim(epoch) else int(epoch)
-            if np.any(np.asarray(ep) < 0) or np.any(np.asarray(ep) >= view.num_epochs):
-                raise ValueError(
-                    f"epoch must lie in [0, {view.num_epochs - 1}] for {dataset!r} hp={view.hp!r}."
-                )
-        if np.ndim(ep) and len(ep) not in (1, len(rows)):
-            raise ValueError(
-                f"epoch has {len(ep)} entries for {len(rows)} indices; give one or one per index."
-            )
+        ep = _epochs_of(view, epoch, len(rows), dataset)
         if seeds is None:
             out = self._seed_mean(view, rows, col, ep)
         else:
-            if isinstance(seeds, str):
-                if seeds != "random":
-                    raise ValueError(
-                        f"invalid seeds={seeds!r}: use None (average), 'random', a seed, or an array."
-                    )
-                if view.all_present:
-                    spos = self._np_rng.integers(0, len(view.seeds), len(rows))
-                else:
-                    counts = view.counts[rows]
-                    if len(counts) and counts.min() == 0:
-                        raise StoreKeyError(
-                            "some architectures have no completed run; cannot draw a seed for them."
-                        )
-                    pick = (self._np_rng.random(len(rows)) * counts).astype(np.int64)
-                    spos = view.pos_table[rows, pick]
-            else:
-                _check_integers("seeds", seeds)
-                sarr = np.asarray(seeds).reshape(-1)
-                uniq = np.unique(sarr)
-                unknown = [int(s) for s in uniq if int(s) not in view.seed_pos]
-                if unknown:
-                    raise StoreKeyError(
-                        f"unknown seeds {unknown}; {dataset!r} hp={view.hp!r} has seeds {view.seeds}."
-                    )
-                if len(uniq) == 1:
-                    spos = view.seed_pos[int(uniq[0])]
-                else:
-                    upos = np.array([view.seed_pos[int(s)] for s in uniq], dtype=np.int64)
-                    spos = upos[np.searchsorted(uniq, sarr)]
-                if len(sarr) not in (1, len(rows)):
-                    raise ValueError(
-                        f"seeds has {len(sarr)} entries for {len(rows)} indices; give one or one per index."
-                    )
+            spos = self._seed_positions(view, seeds, rows, dataset)
             flat = rows * view.stride_arch + spos * view.stride_seed + ep * view.stride_epoch + col
             out = view.flat.take(flat).astype(np.float64)
         if per_time:
             out = out / (np.asarray(ep) + 1)
         return out.reshape(shape)
+
+    def _seed_positions(self, view: _View, seeds: Any, rows: np.ndarray, dataset: str) -> Any:
+        """Each index's seed position in the store: one drawn per index (`"random"`), one
+        given seed, or one seed per index."""
+        if isinstance(seeds, str):
+            if seeds != "random":
+                raise ValueError(
+                    f"invalid seeds={seeds!r}: use None (average), 'random', a seed, or an array."
+                )
+            if view.all_present:
+                return self._np_rng.integers(0, len(view.seeds), len(rows))
+            counts = view.counts[rows]
+            if len(counts) and counts.min() == 0:
+                raise StoreKeyError("some architectures have no completed run; cannot draw a seed for them.")
+            pick = (self._np_rng.random(len(rows)) * counts).astype(np.int64)
+            return view.pos_table[rows, pick]
+        _check_integers("seeds", seeds)
+        sarr = np.asarray(seeds).reshape(-1)
+        uniq = np.unique(sarr)
+        unknown = [int(s) for s in uniq if int(s) not in view.seed_pos]
+        if unknown:
+            raise StoreKeyError(
+                f"unknown seeds {unknown}; {dataset!r} hp={view.hp!r} has seeds {view.seeds}."
+            )
+        if len(sarr) not in (1, len(rows)):
+            raise ValueError(
+                f"seeds has {len(sarr)} entries for {len(rows)} indices; give one or one per index."
+            )
+        if len(uniq) == 1:
+            return view.seed_pos[int(uniq[0])]
+        upos = np.array([view.seed_pos[int(s)] for s in uniq], dtype=np.int64)
+        return upos[np.searchsorted(uniq, sarr)]
 
     @staticmethod
     def _seed_mean(view: _View, rows: np.ndarray, col: int, ep: Any) -> np.ndarray:

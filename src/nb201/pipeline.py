@@ -24,7 +24,15 @@ from typing import Any
 
 from nb201.reports import render_html, repo_root
 
-NOTEBOOKS = ("01_train", "02_aggregate", "03_analysis", "04_search", "05_fidelity", "06_weight_sharing")
+NOTEBOOKS = (
+    "01_train",
+    "02_aggregate",
+    "03_analysis",
+    "04_search",
+    "05_fidelity",
+    "06_weight_sharing",
+    "07_ranking",
+)
 
 
 @dataclass

@@ -415,6 +415,20 @@ def _write_manifest(folder: Path, known: Mapping[str, str] | None = None) -> Non
     (folder / MANIFEST).write_text(json.dumps({"schema": MANIFEST_SCHEMA, "files": files}, indent=1))
 
 
+def refresh_manifest(folder: str | Path) -> None:
+    """Re-hash a sub-store's files into its manifest after a post-step added or changed one
+    (e.g. `nb201.ranking` writing `ranking.parquet` and a `ranking_metric` block): without it
+    the next `open` would rightly call the edited `meta.json` corrupt."""
+    from nb201.fsutil import atomic_write_text
+
+    folder = Path(folder)
+    files = {}
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and p.name != MANIFEST and not p.name.startswith("."):
+            files[p.name] = {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
+    atomic_write_text(folder / MANIFEST, json.dumps({"schema": MANIFEST_SCHEMA, "files": files}, indent=1))
+
+
 def _tidy_chunk(
     arch_idx: np.ndarray,
     arch_strings: Sequence[str],
