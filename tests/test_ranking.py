@@ -15,6 +15,7 @@ from conftest import REPO
 from nb201 import ranking as R
 from nb201.api import Benchmark
 from nb201.proxies import ALL, PROXIES, assemble
+from nb201.store.format import refresh_manifest
 from nb201.train.config import resolve_config
 
 BENCH = REPO / "data" / "benchmarks" / "cifar10-cpu"
@@ -152,7 +153,8 @@ def _proxy_table(tmp_path, indices) -> str:
 def test_apply_to_benchmark_writes_a_readable_score_within_budget(tmp_path):
     sub = tmp_path / "bench" / SUB.name
     shutil.copytree(SUB, sub)
-    (sub / R.RANKING_FILE).unlink(missing_ok=True)
+    (sub / R.RANKING_FILE).unlink(missing_ok=True)  # a sub-store as aggregation writes it
+    refresh_manifest(sub)
     archs = Benchmark.open(sub.parent).evaluated_indexes
     table = {"t": _proxy_table(tmp_path, archs)}
     runs, seconds = R.join_features(None, R.load_runs(REPO / "data" / "cifar10-cpu" / "runs"), table)
