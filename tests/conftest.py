@@ -31,6 +31,18 @@ def _shared_file(rel: str) -> Path:
     return path
 
 
+@pytest.fixture
+def one_thread():
+    """Small networks gain nothing from threads on a shared 2-core machine: modules of them
+    use this (`pytestmark = pytest.mark.usefixtures("one_thread")`)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def cifar10_jpeg_zip() -> Path:
     """The real 60,000-image CIFAR-10 as a class-per-folder zip."""

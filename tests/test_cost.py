@@ -31,13 +31,7 @@ configs = st.sampled_from(
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small networks gain nothing from threads on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def counter_macs(net: torch.nn.Module, shape, num_classes: int) -> int:

@@ -14,13 +14,7 @@ from nb201 import proxies as P
 from nb201.model import build_network
 from nb201.space import Arch
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _tiny_linear(seed: int = 0) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
