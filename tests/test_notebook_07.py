@@ -47,7 +47,7 @@ def test_ranking_notebook_scores_every_method_and_applies_the_choice(
         assert m["n"] == n and -1 <= m["kendall"] <= 1 and m["core_seconds_per_arch"] >= 0
         assert m["spearman_lo"] <= m["spearman_hi"]
     assert methods["small:params"]["spearman"] == pytest.approx(s["baseline_params"]["spearman"], abs=1e-9)
-    assert 50 < methods["cheap run: final test acc"]["core_seconds_per_arch"] < 60
+    assert 30 < methods["cheap run: final test acc"]["core_seconds_per_arch"] <= 60  # within the budget
     block = s["ranking_metric"]
     assert s["chosen"] == block["method"]["name"] and block["core_seconds_per_arch"]["benchmark_total"] <= 60
     # a method that reads no training run is calibrated on every calibration arch with proxies
