@@ -308,3 +308,108 @@ def sweep_cost(records: Sequence[dict]) -> dict[str, float]:
         "wall_hours": wall / 3600,
         "core_seconds_per_run": cpu / len(ok) if ok else float("nan"),
     }
+
+
+# ---- the analysis report's steps (notebook 03), each one rule in one place -----------------
+def test_column(bench, split: str) -> str:
+    """The `"<split>/<set>"` column that stands for a split's test accuracy: x-test when the
+    split has it, else its last evaluation set (ori-test)."""
+    sets = eval_sets(bench, split)
+    return f"{split}/{'x-test' if 'x-test' in sets else sets[-1]}"
+
+
+def resolve_rank_by(bench, final: pd.DataFrame, rank_by: str | None) -> str:
+    """The column that ranks the architectures: `rank_by`, or the last split's test column;
+    an unknown column fails with the choices named."""
+    if rank_by is None:
+        rank_by = test_column(bench, final.columns[-1].split("/")[0])
+    if rank_by not in final.columns:
+        raise ValueError(
+            f"rank_by={rank_by!r} is not a column of this benchmark; choose from {list(final.columns)}"
+        )
+    return rank_by
+
+
+def signal_and_noise(bench, final: pd.DataFrame, rank_by: str) -> str:
+    """`describe_noise` for the ranking column: the spread between architectures against the
+    median spread between seeds of one architecture."""
+    split, set_name = rank_by.split("/")
+    _, _, seed_mat = seed_matrix(bench, split, f"{set_name}-accuracy")
+    seed_std = seed_spread(seed_mat)["std"]
+    return describe_noise(float(final[rank_by].std()), float(seed_std.median()), f"{rank_by} accuracy")
+
+
+def cost_agreement(
+    costs: pd.DataFrame, accuracy: pd.Series, n_boot: int = 1000
+) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
+    """(costs joined with `accuracy` on the architectures that have both, {"params" and
+    "flops": `rank_agreement` with accuracy}): the baseline a cheap proxy must beat."""
+    joined = costs.join(accuracy.rename("accuracy"), how="inner").dropna(subset=["accuracy"])
+    agree = {c: rank_agreement(joined[c], joined["accuracy"], n_boot=n_boot) for c in ("params", "flops")}
+    return joined, agree
+
+
+def epoch_agreements(bench, splits: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """{"<split>/<set>": `epoch_agreement` of its learning curves}, for every evaluation set."""
+    out = {}
+    for split in splits:
+        for s in eval_sets(bench, split):
+            _, curves = epoch_curves(bench, split, f"{s}-accuracy")
+            out[f"{split}/{s}"] = epoch_agreement(curves)
+    return out
+
+
+def valid_test_pairs(bench, splits: Sequence[str]) -> list[tuple[str, str]]:
+    """(validation column, test column) of every split that has both: x-valid against x-test,
+    or against ori-test when the split has no x-test. A search selects on the first and is
+    judged on the second."""
+    pairs = []
+    for split in splits:
+        sets = eval_sets(bench, split)
+        test = next((t for t in ("x-test", "ori-test") if t in sets), None)
+        if "x-valid" in sets and test:
+            pairs.append((f"{split}/x-valid", f"{split}/{test}"))
+    return pairs
+
+
+def seed_variance(bench, splits: Sequence[str]) -> tuple[dict[str, dict], dict[str, pd.Series]]:
+    """Per split, on its last evaluation set: ({split: seeds, archs with 2+ seeds, median std,
+    Kendall tau between the first two seeds}, {"<split>/<set>": std over seeds per arch with
+    2+ seeds}). Differences between architectures smaller than this spread are noise."""
+    stats_, spreads = {}, {}
+    for split in splits:
+        s = eval_sets(bench, split)[-1]
+        _, seeds, mat = seed_matrix(bench, split, f"{s}-accuracy")
+        spread = seed_spread(mat)
+        multi = spread[spread["seeds"] > 1]
+        entry = {"seeds": seeds, "archs_with_2plus_seeds": int(len(multi))}
+        if len(multi):
+            spreads[f"{split}/{s}"] = multi["std"]
+            entry["median_std"] = float(multi["std"].median())
+            if mat.shape[1] >= 2:
+                entry["seed_pair_kendall"] = kendall(mat[:, 0], mat[:, 1])
+        stats_[split] = entry
+    return stats_, spreads
+
+
+def top_table(final: pd.DataFrame, rank_by: str, costs: pd.DataFrame, rows: int) -> pd.DataFrame:
+    """The `rows` best architectures by `rank_by`: their arch string, accuracy on every
+    column and costs with units."""
+    ranked = final[rank_by].dropna().sort_values(ascending=False)
+    table = final.loc[ranked.index[:rows]].copy()
+    table.insert(0, "arch", [str(Arch.from_index(int(i))) for i in table.index])
+    return table.join(with_units(costs), how="left")
+
+
+def final_accuracy_stats(records: Sequence[dict]) -> dict[str, dict[str, float]]:
+    """Mean and max over run records of the last epoch's accuracy on each evaluation set
+    (training accuracy left out): {"final_accuracy_mean": {...}, "final_accuracy_max": {...}}."""
+    final: dict[str, list[float]] = {}
+    for r in records:
+        for k, v in r["epochs"][-1].items():
+            if k.endswith("-accuracy") and not k.startswith("train"):
+                final.setdefault(k, []).append(v)
+    return {
+        "final_accuracy_mean": {k: float(np.mean(v)) for k, v in final.items()},
+        "final_accuracy_max": {k: float(np.max(v)) for k, v in final.items()},
+    }

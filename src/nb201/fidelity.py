@@ -236,3 +236,128 @@ def preset_point(grid: FidelityGrid, preset: str) -> str | None:
         if resolve_config(grid.preset, p.fidelity) == target:
             return p.name
     return None
+
+
+# ---- the fidelity report's steps (notebook 05) ---------------------------------------------
+def score_grid(
+    records: list[dict[str, Any]],
+    points: list[FidelityPoint],
+    calibration: pd.DataFrame,
+    column: str,
+    arch_indexes: list[int],
+    budget: float,
+    n_boot: int = 1000,
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Score every grid point on the calibration architectures `arch_indexes`.
+
+    `records` are the study's records of one (preset, split); each point's are those trained
+    with exactly its fidelity overrides. Returns (one row per point: n, the rank agreement
+    with the full protocol and its intervals, core_seconds_per_arch, mean_accuracy,
+    complete, within_budget; {point: its `point_table`})."""
+    from nb201.train.records import select_records
+
+    rows, tables = [], {}
+    for p in points:
+        table = point_table(select_records(records, fidelity=p.fidelity))
+        table = table[table.index.isin(arch_indexes)]
+        tables[p.name] = table
+        score = score_point(table, calibration, column, n_boot=n_boot)
+        mean_acc = table["accuracy"].mean() if len(table) else np.nan
+        rows.append({"point": p.name, **score, "mean_accuracy": mean_acc})
+    results = mark_complete(pd.DataFrame(rows).set_index("point"), len(arch_indexes), budget)
+    results["n"] = results["n"].astype(int)
+    return results, tables
+
+
+def coverage_notes(results: pd.DataFrame, n_required: int) -> tuple[pd.DataFrame, list[str], list[str], str]:
+    """(the points with at least one record, the names of those without any, the names of
+    the incomplete ones, a note saying both; empty when every point is complete)."""
+    empty = results.index[results["n"] == 0].tolist()
+    scored = results[results["n"] > 0]
+    partial = scored.index[~scored["complete"]].tolist()
+    notes = []
+    if empty:
+        notes.append(f"no records yet (left out below): {', '.join(empty)}")
+    if partial:
+        shown = ", ".join(f"{p} (n={scored.loc[p, 'n']})" for p in partial)
+        notes.append(f"incomplete (n < {n_required}; shown hollow in the figure, never chosen): {shown}")
+    return scored, empty, partial, "\n".join(notes)
+
+
+@dataclass
+class Selection:
+    """What the selection rule chose, the point the benchmark was built at, their paired
+    comparison (when both are scored and differ) and the report's sentences on all three."""
+
+    chosen: str | None
+    used: str | None
+    comparison: dict[str, float] | None
+    lines: list[str]
+
+
+def _chosen_line(results: pd.DataFrame, grid: FidelityGrid, chosen: str | None) -> str:
+    if not chosen:
+        return "No point within the budget is complete yet: the rule chooses none."
+    c = results.loc[chosen]
+    return (
+        f"The rule chooses **{chosen}**: Spearman {c['spearman']:.3f} [{c['spearman_lo']:.3f}, "
+        f"{c['spearman_hi']:.3f}], Kendall {c['kendall']:.3f}, {c['core_seconds_per_arch']:.1f} core-s per "
+        f"architecture, n = {c['n']} (fidelity {grid.point(chosen).fidelity})."
+    )
+
+
+def _used_line(results: pd.DataFrame, used: str, preset: str) -> str:
+    u = results.loc[used] if used in results.index else None
+    scored = f" (Spearman {u['spearman']:.3f}, n = {u['n']}, {u['core_seconds_per_arch']:.1f} core-s)"
+    return (
+        f"The committed benchmark was built at preset `{preset}`, the grid point **{used}**"
+        + (scored if u is not None else "")
+        + ": the point the same rule chose when the benchmark was built, "
+        "before the other points had finished."
+    )
+
+
+def select(
+    results: pd.DataFrame,
+    tables: dict[str, pd.DataFrame],
+    grid: FidelityGrid,
+    benchmark_preset: str,
+    calibration: pd.DataFrame,
+    column: str,
+    n_required: int,
+    n_boot: int = 1000,
+) -> Selection:
+    """Apply `SELECTION_RULE` (`choose_point`) to the scored points, name the point the
+    benchmark was built at (`preset_point`), and when the two differ compare them with a
+    paired bootstrap; the sentences say whether a rebuild would be worth it."""
+    chosen = choose_point(results, n_required, grid.budget_core_seconds)
+    used = preset_point(grid, benchmark_preset)
+    lines, comparison = [_chosen_line(results, grid, chosen)], None
+    if used is None:
+        lines.append(f"The benchmark's preset {benchmark_preset!r} is not a point of this grid.")
+    elif used == chosen:
+        lines.append(f"The committed benchmark uses this point (preset `{benchmark_preset}`).")
+    else:
+        lines.append(_used_line(results, used, benchmark_preset))
+        if chosen and used in tables:
+            comparison = paired_difference(tables[chosen], tables[used], calibration, column, n_boot=n_boot)
+            lines.append(describe_difference(comparison, chosen, used))
+            significant = not (comparison["diff_lo"] <= 0 <= comparison["diff_hi"])
+            lines.append(
+                "The benchmark would be worth rebuilding at the chosen point."
+                if significant
+                else f"So the benchmark stays at `{benchmark_preset}`; "
+                "the chosen point ships as its own preset."
+            )
+    return Selection(chosen, used, comparison, lines)
+
+
+def points_json(results: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """The scored points as plain JSON values: booleans kept, numbers as floats, NaN as None."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, (bool, np.bool_)):
+            return bool(v)
+        return None if pd.isna(v) else float(v)
+
+    return {k: {kk: plain(vv) for kk, vv in v.items()} for k, v in results.to_dict(orient="index").items()}

@@ -519,3 +519,67 @@ def paired_delta(
     delta = float(stats.spearmanr(a, t).statistic - stats.spearmanr(b, t).statistic)
     lo, hi = np.nanpercentile(rho(a) - rho(b), [2.5, 97.5])
     return {"delta_spearman": delta, "lo": float(lo), "hi": float(hi), "n": float(len(t))}
+
+
+# ---- the ranking report's steps (notebook 07) ----------------------------------------------
+def present_tables(proxy_tables: dict[str, str | Path]) -> tuple[dict[str, str | Path], list[str]]:
+    """(the proxy tables that exist, one line per table: what it holds and cost, or that it
+    is absent and left out)."""
+    present, lines = {}, []
+    for label, path in proxy_tables.items():
+        if not Path(path).exists():
+            lines.append(f"proxy table {label!r} ({path}) is absent: left out")
+            continue
+        present[label] = path
+        meta = load_table(path)[1]
+        cov = meta["coverage"]
+        lines.append(
+            f"{label}: {meta['config']}; proxies {meta['proxies']}; "
+            f"{cov['archs']} of {cov['of_archs']} archs "
+            f"({cov['functional_classes']} of {cov['of_functional_classes']} functional classes); "
+            f"{meta['core_hours']:.2f} core-hours"
+        )
+    return present, lines
+
+
+def _interval(row: dict[str, Any] | pd.Series, m: str) -> str:
+    return f"{row[m]:.3f} [{row[f'{m}_lo']:.3f}, {row[f'{m}_hi']:.3f}]"
+
+
+def describe_choice(res: StudyResult, min_n: int) -> list[str]:
+    """The report's lines on the chosen method: its agreement on the archs with a cheap run,
+    on every calibration arch when it needs no run, the parameter count's beside it, and
+    its features; or why nothing was chosen."""
+    n = len(res.frame)
+    if res.chosen is None:
+        return [f"not enough calibration architectures yet ({n} < {min_n}): nothing chosen"]
+    row = res.results.set_index("method").loc[res.chosen.name]
+    lines = [
+        f"chosen: {res.chosen.name} ({row['evaluation']}), on the {int(row['n'])} archs with a cheap run: "
+        f"Spearman {_interval(row, 'spearman')}, Kendall {_interval(row, 'kendall')}, "
+        f"{row['core_seconds_per_arch']:.2f} core-s per architecture"
+    ]
+    cal_frame, cal_row = res.calibration_of(res.chosen)
+    if len(cal_frame) != n:
+        lines.append(
+            f"  on all {int(cal_row['n'])} calibration archs (it needs no run): "
+            f"Spearman {_interval(cal_row, 'spearman')}, Kendall {_interval(cal_row, 'kendall')}"
+        )
+    lines.append(f"parameter count on the {n} archs: Spearman {_interval(res.baseline, 'spearman')}")
+    lines.append("features: " + ", ".join(res.chosen.features))
+    return lines
+
+
+def chosen_vs_baselines(res: StudyResult, k: int = 10, seed: int = 0, n_boot: int = 1000) -> dict[str, dict]:
+    """`paired_delta` of the chosen method's scores (out-of-fold when fitted) against the
+    cheap training run alone and against the parameter count, on the archs with a run;
+    empty when nothing was chosen."""
+    if res.chosen is None:
+        return {}
+    t = res.frame[TARGET].to_numpy(float)
+    mine = scores(res.chosen, res.frame, k, seed)
+    params = res.frame.columns[res.frame.columns.str.endswith(":params")][0]
+    others = {"cheap run: final test acc": res.frame["acc_final"], "parameter count": res.frame[params]}
+    return {
+        name: paired_delta(mine, o.to_numpy(float), t, n_boot=n_boot, seed=seed) for name, o in others.items()
+    }

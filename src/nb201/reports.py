@@ -37,6 +37,32 @@ def chdir_to_repo() -> Path:
     return root
 
 
+def notebook_setup(max_colwidth: int = 120, width: int | None = None) -> Path:
+    """Every notebook's first step, in one call: the project folder as working directory
+    (relative paths mean the same in JupyterLab and under papermill), figures inline, one
+    plot style and pandas display width. Returns the project folder.
+
+    It lives here so that the setup is one line in each notebook instead of a block copied
+    into all of them."""
+    import pandas as pd
+    import seaborn as sns
+
+    root = chdir_to_repo()
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:  # pragma: no cover - IPython ships with the notebook extras
+        shell = None
+    if shell is not None:
+        shell.run_line_magic("matplotlib", "inline")
+    sns.set_theme(style="whitegrid", context="notebook")
+    pd.set_option("display.max_colwidth", max_colwidth)
+    if width is not None:
+        pd.set_option("display.width", width)
+    return root
+
+
 def git_commit(root: Path | None = None) -> str:
     """The commit a report was rendered from (12 hex digits), `+dirty` when the code or the
     notebooks differ from it (`envinfo.read_git_state`: the pipeline's own outputs under

@@ -8,7 +8,14 @@ print(summary)
 from nb201.train.config import KNOBS, RunSpec, dataset_for_split, load_preset, preset_names, resolve_config
 from nb201.train.engine import Engine, LocalEngine
 from nb201.train.outcome import RunOutcome, is_expected_failure
-from nb201.train.records import SCHEMA, checkpoint_path, load_records, read_record, record_path
+from nb201.train.records import (
+    SCHEMA,
+    checkpoint_path,
+    load_records,
+    read_record,
+    record_path,
+    select_records,
+)
 from nb201.train.run import arch_cost, run_one
 from nb201.train.sweep import SweepSummary, share_record, sweep
 
@@ -30,6 +37,7 @@ __all__ = [
     "read_record",
     "record_path",
     "resolve_config",
+    "select_records",
     "run_one",
     "share_record",
     "sweep",

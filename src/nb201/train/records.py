@@ -30,7 +30,7 @@ import io
 import json
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,39 @@ def load_records(out_dir: str | Path) -> list[dict[str, Any]]:
             warnings.warn(f"skipping invalid run record {p}: {exc}", stacklevel=2)
             continue
         out.append(rec)
+    return out
+
+
+def select_records(
+    records: Iterable[dict[str, Any]],
+    *,
+    split: str | None = None,
+    preset: str | None = None,
+    fidelity: dict[str, Any] | None = None,
+    seeds: Collection[int] | None = None,
+    arch_indexes: Collection[int] | None = None,
+    ok: bool = False,
+) -> list[dict[str, Any]]:
+    """The records of one sweep (or one fidelity point): those whose spec has this `split`,
+    `preset` and exactly these `fidelity` overrides (`{}`: none), whose seed is in `seeds`
+    and arch in `arch_indexes`; with `ok=True` only finished runs. A filter left at None
+    matches everything.
+
+    One folder of records may hold several sweeps (the fidelity study keeps all its points
+    together), so every report that reads a folder selects its own runs by spec, here."""
+    want = {"split": split, "preset": preset, "fidelity": fidelity}
+    want = {k: v for k, v in want.items() if v is not None}
+    seed_set = None if seeds is None else {int(s) for s in seeds}
+    arch_set = None if arch_indexes is None else {int(i) for i in arch_indexes}
+    out = []
+    for r in records:
+        spec = r["spec"]
+        if any(spec.get(k) != v for k, v in want.items()) or (ok and r.get("status") != "ok"):
+            continue
+        if seed_set is not None and int(spec["seed"]) not in seed_set:
+            continue
+        if arch_set is None or int(r["arch_index"]) in arch_set:
+            out.append(r)
     return out
 
 

@@ -188,3 +188,129 @@ def search_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+# ---- the weight-sharing report's steps (notebook 06) ---------------------------------------
+SKIP_EDGES = "ours: skip_connect edges in final cell"
+REFERENCE_METRICS = ("ori-test-accuracy", "x-test-accuracy", "x-valid-accuracy")
+
+
+def reference(bench: Benchmark, split: str, hp: str) -> tuple[str, np.ndarray]:
+    """(metric, its values over every arch the benchmark holds): the population a derived
+    arch's percentile is taken in; the metric is the first of `REFERENCE_METRICS` it has.
+    Read before the report trains anything into the benchmark."""
+    metric = next(m for m in REFERENCE_METRICS if m in bench.metric_names(split, hp))
+    return metric, bench.metrics(bench.indexes(split, hp), metric, dataset=split, hp=hp)
+
+
+def describe_evaluation(evaluation: Evaluation, where: str, held_before: int) -> str:
+    """One line on what evaluating the derived archs added to the benchmark and cost."""
+    trained = len(evaluation.trained)
+    return (
+        f"benchmark {where}: {held_before} archs before, {held_before + trained} after; trained for this "
+        f"report (at its fidelity): {trained} ({evaluation.cpu_hours:.3f} core-hours); "
+        f"failed: {evaluation.failed or 'none'}"
+    )
+
+
+def mean_std(s: pd.Series) -> str:
+    """`mean±std` over seeds (population std), the mean alone for one seed, n/a for none."""
+    s = s.dropna()
+    if s.empty:
+        return "n/a"
+    return f"{s.mean():.2f}±{s.std(ddof=0):.2f}" if len(s) > 1 else f"{s.mean():.2f}"
+
+
+def percentile_in(values: pd.Series, reference_values: np.ndarray) -> pd.Series:
+    """Percentage of the reference archs strictly below each value (NaN stays NaN)."""
+    ref = np.asarray(reference_values, dtype=float)
+    return values.map(lambda v: float(100 * np.mean(ref < v)) if np.isfinite(v) else np.nan)
+
+
+def side_by_side(
+    final: pd.DataFrame, acc_sets: list[str], split: str, ref_metric: str, reference_values: np.ndarray
+) -> pd.DataFrame:
+    """Per method (rows in search order): accuracy of its final archs on every set
+    (`mean_std` over seeds), skip_connect edges in its final cells, the percentile of its
+    mean `ref_metric` among the benchmark's archs; then the paper's numbers, labelled quoted.
+
+    `final` is `search_table` joined with the archs' measured accuracies."""
+    by_method = final.groupby("method", sort=False)
+    ours = by_method[acc_sets].agg(mean_std)
+    ours.columns = [f"ours {split} {c.removesuffix('-accuracy')}" for c in ours.columns]
+    ours[SKIP_EDGES] = by_method["final arch"].agg(lambda s: np.mean([a.count("skip_connect") for a in s]))
+    label = f"ours: percentile of {ref_metric} among the benchmark's {len(reference_values)} archs"
+    ours[label] = percentile_in(by_method[ref_metric].mean(), reference_values)
+    return ours.join(QUOTED.set_index("method").add_prefix("quoted (paper) "))
+
+
+def per_epoch_table(records: Sequence[dict[str, Any]], acc: pd.DataFrame) -> pd.DataFrame:
+    """One row per (method, seed, epoch): the derived arch, the supernet's own valid accuracy
+    and the derived arch's measured accuracies (`acc`, indexed by arch index; NaN where
+    it was not evaluated)."""
+    rows = [
+        {
+            "method": r["spec"]["method"],
+            "seed": r["spec"]["seed"],
+            "epoch": e["epoch"],
+            "arch_index": e["arch_index"],
+            "supernet valid acc": e["valid-accuracy"],
+        }
+        for r in records
+        for e in r["epochs"]
+    ]
+    return pd.DataFrame(rows).join(acc, on="arch_index")
+
+
+def skip_mass(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Per (method, epoch), mean over seeds: the architecture distribution's mass on
+    skip_connect averaged over the six edges (0.2 is uniform; a collapse goes to 1)."""
+    k = OPS.index("skip_connect")
+    rows = [
+        {
+            "method": r["spec"]["method"],
+            "epoch": e["epoch"],
+            "p(skip_connect)": float(np.mean(np.asarray(e["distribution"])[:, k])),
+        }
+        for r in records
+        for e in r["epochs"]
+    ]
+    return (
+        pd.DataFrame(rows).groupby(["method", "epoch"], as_index=False, sort=False)["p(skip_connect)"].mean()
+    )
+
+
+def findings(
+    where: str,
+    final: pd.DataFrame,
+    ours: pd.DataFrame,
+    skip: pd.DataFrame,
+    ref_metric: str,
+    reference_values: np.ndarray,
+) -> tuple[list[str], list[str]]:
+    """(the report's findings: one line on the benchmark `where` the archs were measured, one
+    per method; the DARTS variants whose final cells have 4+ skip_connect edges on average).
+
+    `ours` is `side_by_side`, `skip` is `skip_mass`."""
+    ref = np.asarray(reference_values, dtype=float)
+    lines = [
+        f"Benchmark {where}: {ref_metric} of its {len(ref)} archs ranges {np.min(ref):.2f} to "
+        f"{np.max(ref):.2f} (median {np.median(ref):.2f})."
+    ]
+    final_ref = final.groupby("method", sort=False)[ref_metric].mean()
+    pct = percentile_in(final_ref, ref)
+    for m in ours.index:
+        p = skip[skip["method"] == m]["p(skip_connect)"]
+        lines.append(
+            f"- {m}: final cell(s) {', '.join(final.loc[final.method == m, 'final arch'])}; "
+            f"{ref_metric} {final_ref.get(m, np.nan):.2f} (percentile {pct.get(m, np.nan):.0f}); "
+            f"skip_connect edges {ours.loc[m, SKIP_EDGES]:.1f}/6; distribution mass on skip_connect "
+            f"{p.iloc[0]:.3f} -> {p.iloc[-1]:.3f} over {len(p)} epochs."
+        )
+    collapsed = [m for m in ours.index if m.startswith("darts") and ours.loc[m, SKIP_EDGES] >= 4]
+    lines.append(
+        "DARTS collapse to skip_connect at this preset: "
+        f"{'yes: ' + ', '.join(collapsed) if collapsed else 'no'} "
+        "(the paper's 50 GPU epochs end in all-skip cells)."
+    )
+    return lines, collapsed
