@@ -109,13 +109,15 @@ def epoch_agreement(agreements: dict[str, pd.DataFrame]) -> Figure:
 
 
 def valid_test_scatter(
-    final: pd.DataFrame, agreements: dict[str, dict[str, float]], max_points: int = 5000
+    final: pd.DataFrame,
+    pairs: Sequence[tuple[str, str]],
+    agreements: Sequence[dict[str, float]],
+    max_points: int = 5000,
 ) -> Figure:
-    """Test against validation accuracy, one panel per `"<valid> vs <test>"` pair of
-    `agreements`, at most `max_points` archs each; titles carry the Kendall tau."""
-    fig, axes = plt.subplots(1, len(agreements), figsize=(4.5 * len(agreements), 3.8), squeeze=False)
-    for ax, (pair, agree) in zip(axes[0], agreements.items()):
-        v, t = pair.split(" vs ")
+    """Test against validation accuracy, one panel per (valid, test) column pair with its
+    `rank_agreement` in the title, at most `max_points` archs each."""
+    fig, axes = plt.subplots(1, len(pairs), figsize=(4.5 * len(pairs), 3.8), squeeze=False)
+    for ax, (v, t), agree in zip(axes[0], pairs, agreements):
         d = final[[v, t]].dropna()
         d = d.sample(min(len(d), max_points), random_state=0)
         ax.scatter(d[v], d[t], s=10, alpha=0.5)
