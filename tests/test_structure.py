@@ -2,15 +2,22 @@
 
 - No function in `src/nb201` is longer than `MAX_FUNCTION_LINES` (def line to last line,
   docstring included): a longer one is cut into named steps.
+- No notebook code cell has more than `MAX_CELL_LINES` lines of logic (non-blank,
+  non-comment lines): a notebook orchestrates and plots, its science lives in `src` with
+  tests. The `parameters` cell is exempt: it declares one parameter per line (papermill's
+  contract) and holds no logic.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "nb201"
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 MAX_FUNCTION_LINES = 80
+MAX_CELL_LINES = 15
 
 # Known offenders, each to be cut and then removed from here: (file relative to
 # src/nb201, qualified name) -> its length when listed. Add nothing new.
@@ -78,3 +85,42 @@ def test_the_scan_sees_methods_and_nested_functions(tmp_path):
         ("m.py", "outer"): MAX_FUNCTION_LINES + 2,
         ("m.py", "outer.inner"): MAX_FUNCTION_LINES + 1,
     }
+
+
+def logic_lines(source: str) -> int:
+    """Lines of a cell that do something: not blank, not only a comment."""
+    return sum(1 for line in source.splitlines() if line.strip() and not line.strip().startswith("#"))
+
+
+def long_cells(folder: Path = NOTEBOOKS, limit: int = MAX_CELL_LINES) -> dict[tuple[str, int], int]:
+    """{(notebook, cell index): logic lines} of every code cell over `limit`, the
+    `parameters` cell left out."""
+    found = {}
+    for path in sorted(folder.glob("*.ipynb")):
+        for k, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"]):
+            source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+            params = "parameters" in cell.get("metadata", {}).get("tags", [])
+            if cell["cell_type"] == "code" and not params and logic_lines(source) > limit:
+                found[(path.name, k)] = logic_lines(source)
+    return found
+
+
+def test_no_notebook_cell_has_more_than_15_lines_of_logic():
+    found = long_cells()
+    assert not found, (
+        f"notebook cells over {MAX_CELL_LINES} lines of logic (move the logic into src): "
+        + ", ".join(f"{nb} cell {k} ({n} lines)" for (nb, k), n in sorted(found.items()))
+    )
+
+
+def test_the_cell_scan_counts_logic_and_skips_the_parameters_cell(tmp_path):
+    code = "\n".join(["# a comment", "", *[f"x{i} = {i}" for i in range(MAX_CELL_LINES + 1)]])
+    cells = [
+        {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": code},
+        {"cell_type": "markdown", "metadata": {}, "source": code},
+        {"cell_type": "code", "metadata": {}, "source": code.splitlines(keepends=True)},
+        {"cell_type": "code", "metadata": {}, "source": "\n".join(code.splitlines()[:-1])},
+    ]
+    (tmp_path / "n.ipynb").write_text(json.dumps({"cells": cells}))
+    assert long_cells(tmp_path) == {("n.ipynb", 2): MAX_CELL_LINES + 1}
+    assert logic_lines("a = 1\n  # note\n\nb = 2  # trailing\n") == 2
