@@ -226,7 +226,7 @@ class TrainConfig:
 
     epochs: int = knob(help="training epochs (the schedule's length)", **INT_POS)
     batch_size: int = knob(help="training batch size", **INT_POS)
-    eval_batch_size: int = knob(help="batch size of the evaluation passes (does not change the numbers)", **INT_POS)
+    eval_batch_size: int = knob(help="batch size of the evaluation passes (not in the numbers)", **INT_POS)
     warmup_epochs: int = knob(help="linear warm-up epochs before the schedule", **NONNEG)
     C: int = knob(help="channels of the first cell stage", **INT_POS)
     N: int = knob(help="cells per stage", **NONNEG)
@@ -355,7 +355,8 @@ def load_grid(path: str | Path | None = None) -> FidelityGrid:
     raw = read_toml(path)
     table = {k: v for k, v in raw.items() if k != "point"}
     grid = from_table(FidelityGrid, table, str(path))
-    points = [from_table(FidelityPoint, p, f"{path} [[point]] {i}") for i, p in enumerate(raw.get("point", []))]
+    tables = raw.get("point", [])
+    points = [from_table(FidelityPoint, p, f"{path} [[point]] {i}") for i, p in enumerate(tables)]
     for p in points:
         for key, value in p.fidelity.items():
             where = f"{path} point {p.name!r}"
