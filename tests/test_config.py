@@ -27,7 +27,7 @@ from nb201.config import (
 from nb201.pipeline import load_profile, main, parse_override, profile_names, run_pipeline
 from nb201.profiles import NOTEBOOK_PARAMS, NOTEBOOKS, Profile, notebook_defaults, resolve_params
 from nb201.train.config import KNOBS, load_preset, resolve_config
-from nb201.wsnas.config import SEARCH_KNOBS, resolve_search_config
+from nb201.wsnas.config import SEARCH_KNOBS, load_search_preset, resolve_search_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -222,3 +222,31 @@ def test_presets_are_the_dataclass_fields() -> None:
         TrainConfig(**{**config, "pad": -1})
     with pytest.raises(ConfigError, match="inverted"):
         SearchConfig(**{**resolve_search_config("gdas", "digits"), "tau_min": 100.0})
+
+
+def test_preset_files_reject_unknown_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nb201.train.config as train_config
+
+    text = (train_config.PRESET_DIR / "digits-cheap.toml").read_text()
+    (tmp_path / "typo-seed.toml").write_text(text.replace("seeds = ", "seed = "))
+    (tmp_path / "typo-epochs.toml").write_text(text.replace("epochs = 10", "epochs = 10.5"))
+    monkeypatch.setattr(train_config, "PRESET_DIR", tmp_path)
+    with pytest.raises(
+        ConfigError, match=r"typo-seed.toml: seed: unknown parameter; known: description, provisional"
+    ):
+        load_preset("typo-seed")
+    with pytest.raises(
+        ConfigError, match=r"preset 'typo-epochs': knob 'epochs' must be an integer >= 1, got 10.5"
+    ):
+        load_preset("typo-epochs")
+
+    search = (REPO / "src" / "nb201" / "configs" / "search" / "digits.toml").read_text()
+    bad = tmp_path / "search.toml"
+    bad.write_text(search.replace("[enas]\nlr = 0.05", "[enas]\nlr = 0.05\nctrl_lrr = 0.1"))
+    with pytest.raises(KeyError, match=r"\[enas\]: unknown search knob 'ctrl_lrr'"):
+        load_search_preset(str(bad))  # found at load time, though only enas would read it
+    bad.write_text(search.replace("seeds = [777, 888]", "seeds = [777, 888]\nmethod = ['gdas']"))
+    with pytest.raises(
+        ConfigError, match=r"search.toml: method: unknown parameter; known: description, methods"
+    ):
+        load_search_preset(str(bad))

@@ -260,6 +260,15 @@ class TrainConfig:
         validate_fields(self, "training config")
 
 
+@dataclass(frozen=True)
+class PresetInfo:
+    """The keys of a training preset file besides its `[config]` table."""
+
+    description: str = knob("", "one line on what the preset is for")
+    provisional: bool = knob(False, "true while the preset's fidelity is not yet calibrated")
+    seeds: list[int] = knob([], "the seeds a full build at this preset uses")
+
+
 # ---- weight-sharing search presets -----------------------------------------------------
 @dataclass(frozen=True)
 class SearchConfig:
@@ -318,6 +327,15 @@ class SearchConfig:
             )
         if self.eta_min > self.lr:
             raise ConfigError(f"eta_min={self.eta_min} exceeds lr={self.lr}; the cosine schedule decays lr.")
+
+
+@dataclass(frozen=True)
+class SearchPresetInfo:
+    """The keys of a search preset file besides its `[common]` and per-method tables."""
+
+    methods: list[str] = knob(help="the methods the preset is written for")
+    description: str = knob("", "one line on what the preset is for")
+    seeds: list[int] = knob([], "the seeds a full study at this preset uses")
 
 
 # ---- the fidelity grid -----------------------------------------------------------------

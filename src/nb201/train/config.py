@@ -13,11 +13,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nb201.config import TrainConfig, check_field, field_names, read_toml
+from nb201.config import PresetInfo, TrainConfig, check_field, field_names, from_table, read_toml
 from nb201.data.loading import BUILTIN as BUILTIN_DATASETS
 from nb201.space import Arch
 
@@ -53,16 +53,8 @@ def _read_preset(name: str) -> dict[str, Any]:
             f"a preset defines exactly {list(KNOBS)}."
         )
     config = {k: _check_knob(k, v, f"preset {name!r}") for k, v in raw["config"].items()}
-    seeds = raw.get("seeds", [])
-    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise ValueError(f"preset file {path}: seeds must be a list of integers, got {seeds!r}.")
-    return {
-        "name": name,
-        "description": str(raw.get("description", "")),
-        "provisional": bool(raw.get("provisional", False)),
-        "seeds": list(seeds),
-        "config": {k: config[k] for k in KNOBS},
-    }
+    info = from_table(PresetInfo, {k: v for k, v in raw.items() if k != "config"}, f"preset file {path}")
+    return {"name": name, **asdict(info), "config": {k: config[k] for k in KNOBS}}
 
 
 def load_preset(name: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nb201.config import SearchConfig, check_field, field_names, read_toml
+from nb201.config import SearchConfig, SearchPresetInfo, check_field, field_names, from_table, read_toml
 
 SEARCH_PRESET_DIR = Path(__file__).resolve().parent.parent / "configs" / "search"
 METHODS: tuple[str, ...] = ("rsps", "darts-v1", "darts-v2", "gdas", "setn", "enas")
@@ -45,8 +45,10 @@ def load_search_preset(name: str) -> dict[str, Any]:
     """`{"name", "description", "methods", "seeds", "common", "<method>": {...}}` of a preset."""
     path = _preset_path(name)
     raw = read_toml(path)
-    methods = raw.get("methods")
-    if not isinstance(methods, list) or not methods or any(m not in METHODS for m in methods):
+    info_keys = {k: v for k, v in raw.items() if k != "common" and k not in METHODS}
+    info = from_table(SearchPresetInfo, info_keys, f"search preset {path}")
+    methods = info.methods
+    if not methods or any(m not in METHODS for m in methods):
         raise ValueError(
             f"search preset {path}: `methods` must list some of {list(METHODS)}, got {methods!r}."
         )
@@ -62,13 +64,15 @@ def load_search_preset(name: str) -> dict[str, Any]:
         )
     out = {
         "name": str(name),
-        "description": str(raw.get("description", "")),
+        "description": info.description,
         "methods": list(methods),
-        "seeds": list(raw.get("seeds", [])),
+        "seeds": list(info.seeds),
         "common": dict(common),
     }
     for m in METHODS:
         if m in raw:
+            for k, v in raw[m].items():  # a typo in any method's table fails now, not when it runs
+                _check(k, v, f"search preset {path} [{m}]")
             out[m] = dict(raw[m])
     return out
 
