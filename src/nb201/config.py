@@ -88,7 +88,8 @@ def _describe(tp: Any, plural: bool = False) -> str:
     if origin is list:
         return "a list of " + _describe(get_args(tp)[0], plural=True)
     if origin is dict:
-        return "a table (dict) of " + _describe(get_args(tp)[1], plural=True)
+        values = get_args(tp)[1]
+        return "a table (dict)" + ("" if values is Any else " of " + _describe(values, plural=True))
     return _WORDS[tp][plural]
 
 
@@ -123,19 +124,26 @@ def _conform(value: Any, tp: Any) -> Any:
 
 
 def _expect(tp: Any, meta: Mapping[str, Any]) -> str:
-    """What a knob accepts, in words, for "must be ..." messages."""
+    """What a knob accepts, in words, for "must be ..." messages (`int | None` with `low=1`:
+    "an integer >= 1 or None")."""
     if "expect" in meta:
         return meta["expect"]
+    arms = get_args(tp) if get_origin(tp) in (Union, types.UnionType) else (tp,)
+    core = [a for a in arms if a is not type(None)]
+    if len(core) != 1 or core[0] not in (int, float, str):
+        return _describe(tp)
+    word = "an integer" if core[0] is int else "a number"
     if "choices" in meta:
-        return f"one of {list(meta['choices'])}"
-    if "fraction" in meta:
-        return "a fraction in (0, 1]"
-    word = "an integer" if tp is int else "a number"
-    if "above" in meta:
-        return f"{word} > {meta['above']}"
-    if "low" in meta:
-        return f"{word} >= {meta['low']}"
-    return "a finite number" if tp is float else _describe(tp)
+        text = f"one of {list(meta['choices'])}"
+    elif "fraction" in meta:
+        text = "a fraction in (0, 1]"
+    elif "above" in meta:
+        text = f"{word} > {meta['above']}"
+    elif "low" in meta:
+        text = f"{word} >= {meta['low']}"
+    else:
+        text = "a finite number" if core[0] is float else _describe(core[0])
+    return text + (" or None" if len(arms) > 1 else "")
 
 
 def _obeys(value: Any, meta: Mapping[str, Any]) -> bool:
