@@ -120,6 +120,8 @@ def test_set_values_are_typed_by_the_notebook() -> None:
         ("01_train.engine=slurm", r"01_train.engine must be one of \['local', 'ray'\]"),
         ("03_analysis.n_boot=0", r"03_analysis.n_boot must be an integer >= 1"),
         ("01_train.dedup=1", r"01_train.dedup must be true or false"),
+        ("05_fidelity.limit_archs=0", r"05_fidelity.limit_archs must be an integer >= 1 or None, got 0"),
+        ("02_aggregate.runs_dir=[1]", r"02_aggregate.runs_dir must be a string or a list of strings"),
     ],
 )
 def test_bad_set_names_the_key(text: str, match: str) -> None:
