@@ -6,14 +6,11 @@ epochs, image size, training subset, batch size, schedule). Each point trains th
 calibration architectures through the ordinary sweep (so its records are ordinary,
 resumable run records) and is scored by the rank agreement of its final test accuracy with
 the published full-protocol accuracy, against its CPU cost per architecture.
-The grid lives in `configs/fidelity_grid.toml`, not in code.
+The grid lives in `configs/fidelity_grid.toml`, not in code; `nb201.config` types and reads it.
 """
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from nb201.analysis import rank_agreement, record_cpu_seconds
+from nb201.config import FidelityGrid, FidelityPoint, load_grid  # noqa: F401 (the grid's home; re-exported)
 from nb201.space import Arch
 
 CALIBRATION_COLUMNS = {
@@ -28,41 +26,6 @@ CALIBRATION_COLUMNS = {
     "cifar100": "cifar100_xtest_acc_200ep",
     "ImageNet16-120": "imagenet16_120_xtest_acc_200ep",
 }
-
-
-@dataclass(frozen=True)
-class FidelityPoint:
-    name: str
-    fidelity: dict[str, Any] = field(default_factory=dict)
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class FidelityGrid:
-    preset: str
-    seeds: list[int]
-    budget_core_seconds: float
-    points: list[FidelityPoint]
-
-    def point(self, name: str) -> FidelityPoint:
-        for p in self.points:
-            if p.name == name:
-                return p
-        raise KeyError(f"no fidelity point {name!r}; the grid has {[p.name for p in self.points]}")
-
-
-def load_grid(path: str | Path | None = None) -> FidelityGrid:
-    """The study's grid: `configs/fidelity_grid.toml` unless a path is given."""
-    if path is None:
-        text = (resources.files("nb201") / "configs" / "fidelity_grid.toml").read_text()
-    else:
-        text = Path(path).read_text()
-    raw = tomllib.loads(text)
-    points = [FidelityPoint(p["name"], dict(p.get("fidelity", {})), p.get("note", "")) for p in raw["point"]]
-    names = [p.name for p in points]
-    if len(set(names)) != len(names):
-        raise ValueError(f"fidelity grid has duplicate point names: {names}")
-    return FidelityGrid(raw["preset"], list(raw["seeds"]), float(raw["budget_core_seconds"]), points)
 
 
 def load_calibration(path: str | Path) -> pd.DataFrame:

@@ -1,7 +1,9 @@
 """Execute the notebook pipeline with papermill and render the reports.
 
-A *profile* (a TOML file in `configs/pipelines/`) names which notebooks run and with
-which parameters; `--set notebook.param=value` overrides one knob from the command line.
+A *profile* (a TOML file in `configs/pipelines/`) names which notebooks run and which of
+their parameters differ from the notebooks' defaults (`nb201.profiles`, the typed
+parameters); `--set notebook.param=value` overrides one knob from the command line, checked
+against the notebook's parameters before anything runs.
 Each notebook is executed into `<out>/<name>.ipynb` (git-ignored), writes its key
 numbers to `<out>/<name>.json`, and is rendered to `<out>/<name>.html`.
 
@@ -13,90 +15,19 @@ numbers to `<out>/<name>.json`, and is rendered to `<out>/<name>.html`.
 from __future__ import annotations
 
 import argparse
-import ast
 import sys
 import time
-import tomllib
-from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
-from typing import Any
 
-from nb201.reports import render_html, repo_root
-
-NOTEBOOKS = (
-    "01_train",
-    "02_aggregate",
-    "03_analysis",
-    "04_search",
-    "05_fidelity",
-    "06_weight_sharing",
-    "07_ranking",
+from nb201.profiles import (  # noqa: F401 (the profile API, re-exported where it always was)
+    NOTEBOOKS,
+    Profile,
+    load_profile,
+    parse_override,
+    profile_names,
+    resolve_params,
 )
-
-
-@dataclass
-class Profile:
-    name: str
-    description: str
-    out: str
-    notebooks: list[str]
-    params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # Follow-up profiles (`[[then]]` tables: profile, only): run after this one when it
-    # renders into its own output folder. The default profile uses it to re-render the
-    # analyses of the committed CIFAR-10 benchmark, so that its first run shows findings.
-    then: list[dict[str, Any]] = field(default_factory=list)
-
-
-def profile_names() -> list[str]:
-    folder = resources.files("nb201") / "configs" / "pipelines"
-    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
-
-
-def load_profile(name_or_path: str) -> Profile:
-    """A named profile shipped with nb201, or a path to a TOML file of the same form."""
-    path = Path(name_or_path)
-    if path.suffix == ".toml" and path.exists():
-        text, name = path.read_text(), path.stem
-    else:
-        res = resources.files("nb201") / "configs" / "pipelines" / f"{name_or_path}.toml"
-        if not res.is_file():
-            raise ValueError(
-                f"unknown pipeline profile {name_or_path!r}: choose one of {profile_names()} "
-                "or pass the path to a .toml file of the same form"
-            )
-        text, name = res.read_text(), name_or_path
-    raw = tomllib.loads(text)
-    notebooks = raw.get("notebooks", list(NOTEBOOKS[:4]))
-    unknown = [n for n in notebooks if n not in NOTEBOOKS]
-    if unknown:
-        raise ValueError(f"profile {name!r} names unknown notebooks {unknown}; known: {list(NOTEBOOKS)}")
-    params = {k: v for k, v in raw.items() if k in NOTEBOOKS}
-    then = list(raw.get("then", []))
-    for step in then:
-        if not isinstance(step, dict) or "profile" not in step:
-            raise ValueError(f"profile {name!r}: each [[then]] needs a profile name, got {step!r}")
-        bad = [n for n in step.get("only", []) if n not in NOTEBOOKS]
-        if bad:
-            raise ValueError(f"profile {name!r}: [[then]] names unknown notebooks {bad}")
-    return Profile(name, raw.get("description", ""), raw.get("out", "reports"), notebooks, params, then)
-
-
-def parse_override(text: str) -> tuple[str, str, Any]:
-    """`01_train.archs=sample:8` -> ("01_train", "archs", "sample:8"); values are Python literals
-    when they parse as such (numbers, lists, dicts, None, True), else strings."""
-    key, sep, raw = text.partition("=")
-    nb, dot, param = key.partition(".")
-    if not sep or not dot or nb not in NOTEBOOKS or not param:
-        raise ValueError(
-            f"bad override {text!r}: write NOTEBOOK.PARAM=VALUE with NOTEBOOK in {list(NOTEBOOKS)}, "
-            "e.g. 01_train.archs=sample:8"
-        )
-    try:
-        value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        value = raw
-    return nb, param, value
+from nb201.reports import render_html, repo_root
 
 
 def run_pipeline(
@@ -114,21 +45,22 @@ def run_pipeline(
     `<profile>/<notebook>`); None means only when the profile renders into its own output
     folder with no `--only` and no overrides (what `make reports` does), so that a test or
     a custom run never rewrites another profile's committed reports."""
+    prof = profile if isinstance(profile, Profile) else load_profile(profile)
+    changed: dict[str, dict] = {}
+    for text in overrides or []:  # every override is checked before anything runs
+        nb, key, value = parse_override(text)
+        changed.setdefault(nb, {})[key] = value
+    params = {nb: resolve_params(prof, nb, changed.get(nb)) for nb in prof.notebooks}
+    selected = [nb for nb in prof.notebooks if not only or nb in only]
+    if only and (missing := sorted(set(only) - set(prof.notebooks))):
+        raise ValueError(f"--only names notebooks not in profile {prof.name!r}: {missing}")
     import papermill as pm
 
-    prof = profile if isinstance(profile, Profile) else load_profile(profile)
     root = repo_root()
     out_dir = Path(out or prof.out)
     if not out_dir.is_absolute():
         out_dir = root / out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    params = {nb: dict(prof.params.get(nb, {})) for nb in prof.notebooks}
-    for text in overrides or []:
-        nb, key, value = parse_override(text)
-        params.setdefault(nb, {})[key] = value
-    selected = [nb for nb in prof.notebooks if not only or nb in only]
-    if only and (missing := sorted(set(only) - set(prof.notebooks))):
-        raise ValueError(f"--only names notebooks not in profile {prof.name!r}: {missing}")
     rendered: dict[str, Path] = {}
     for nb in selected:
         src = root / "notebooks" / f"{nb}.ipynb"

@@ -13,30 +13,20 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import math
-import tomllib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nb201.config import PresetInfo, TrainConfig, check_field, field_names, from_table, read_toml
 from nb201.data.loading import BUILTIN as BUILTIN_DATASETS
 from nb201.space import Arch
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs" / "presets"
 
-# Every knob a config has, with the types it accepts. Presets must define all of them, so
-# a record's config is always complete and two presets are comparable key by key.
-_INT_KNOBS = ("epochs", "batch_size", "eval_batch_size", "warmup_epochs", "C", "N")
-_FLOAT_KNOBS = ("lr", "eta_min", "momentum", "weight_decay", "train_fraction", "eval_fraction")
-_BOOL_KNOBS = ("nesterov", "measure_latency")
-_CHOICE_KNOBS = {
-    "schedule": ("cosine", "constant"),
-    "loss": ("cross_entropy",),
-    # fp32 is the protocol; bf16 autocast is an opt-in speed knob that changes the numbers
-    "precision": ("fp32", "bf16"),
-}
-_SIZE_KNOBS = {"image_size": "native", "pad": "auto"}  # an int, or the named default
-KNOBS: tuple[str, ...] = _INT_KNOBS + _FLOAT_KNOBS + _BOOL_KNOBS + tuple(_CHOICE_KNOBS) + tuple(_SIZE_KNOBS)
+# Every knob a config has: the fields of `nb201.config.TrainConfig`, which carries their
+# types, rules and help. Presets must define all of them, so a record's config is always
+# complete and two presets are comparable key by key.
+KNOBS: tuple[str, ...] = tuple(field_names(TrainConfig))
 
 
 def preset_names() -> list[str]:
@@ -52,8 +42,7 @@ def _read_preset(name: str) -> dict[str, Any]:
             f"unknown preset {name!r}; available presets: {', '.join(preset_names())} "
             f"(files in {PRESET_DIR}); pass one of those names, or add a <name>.toml there."
         )
-    with path.open("rb") as f:
-        raw = tomllib.load(f)
+    raw = read_toml(path)
     if "config" not in raw:
         raise ValueError(f"preset file {path} has no [config] table; copy the layout of 200.toml.")
     missing = [k for k in KNOBS if k not in raw["config"]]
@@ -64,16 +53,8 @@ def _read_preset(name: str) -> dict[str, Any]:
             f"a preset defines exactly {list(KNOBS)}."
         )
     config = {k: _check_knob(k, v, f"preset {name!r}") for k, v in raw["config"].items()}
-    seeds = raw.get("seeds", [])
-    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise ValueError(f"preset file {path}: seeds must be a list of integers, got {seeds!r}.")
-    return {
-        "name": name,
-        "description": str(raw.get("description", "")),
-        "provisional": bool(raw.get("provisional", False)),
-        "seeds": list(seeds),
-        "config": {k: config[k] for k in KNOBS},
-    }
+    info = from_table(PresetInfo, {k: v for k, v in raw.items() if k != "config"}, f"preset file {path}")
+    return {"name": name, **asdict(info), "config": {k: config[k] for k in KNOBS}}
 
 
 def load_preset(name: str) -> dict[str, Any]:
@@ -86,53 +67,16 @@ def load_preset(name: str) -> dict[str, Any]:
 
 
 def _check_knob(key: str, value: Any, where: str) -> Any:
-    """Validate one knob and normalize its type (lr=1 and lr=1.0 must hash the same)."""
-
-    def bad(expect: str) -> ValueError:
-        return ValueError(f"{where}: knob {key!r} must be {expect}, got {value!r}.")
-
+    """Validate one knob and normalize its type (lr=1 and lr=1.0 must hash the same); the
+    rules live on `TrainConfig`'s fields."""
     if key not in KNOBS:
         raise KeyError(f"{where}: unknown knob {key!r}; valid knobs are {list(KNOBS)}.")
-    if key in _INT_KNOBS:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad("an integer")
-        low = 0 if key in ("warmup_epochs", "N") else 1
-        if value < low:
-            raise bad(f"an integer >= {low}")
-        return int(value)
-    if key in _FLOAT_KNOBS:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise bad("a finite number")
-        value = float(value)
-        if key in ("train_fraction", "eval_fraction") and not 0.0 < value <= 1.0:
-            raise bad("a fraction in (0, 1]")
-        if key in ("momentum", "weight_decay", "eta_min") and value < 0:
-            raise bad("a number >= 0")
-        if key == "lr" and value <= 0:
-            raise bad("a number > 0")
-        return value
-    if key in _BOOL_KNOBS:
-        if not isinstance(value, bool):
-            raise bad("true or false")
-        return value
-    if key in _CHOICE_KNOBS:
-        if value not in _CHOICE_KNOBS[key]:
-            raise bad(f"one of {list(_CHOICE_KNOBS[key])}")
-        return value
-    default = _SIZE_KNOBS[key]
-    if value == default:
-        return value
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise bad(f"an integer or {default!r}")
-    if key == "image_size" and (value < 4 or value % 4):
-        raise bad("a multiple of 4 (the network halves the resolution twice)")
-    if key == "pad" and value < 0:
-        raise bad("an integer >= 0")
-    return int(value)
+    return check_field(TrainConfig, key, value, where)
 
 
 def resolve_config(preset: str, fidelity: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The preset's config with `fidelity` overrides merged in and validated."""
+    """The preset's config with `fidelity` overrides merged in and validated (as a whole, by
+    `TrainConfig`), as a dict in `KNOBS` order: the form records store and run ids hash."""
     config = load_preset(preset)["config"]
     for key, value in (fidelity or {}).items():
         if key not in KNOBS:
@@ -141,6 +85,7 @@ def resolve_config(preset: str, fidelity: dict[str, Any] | None = None) -> dict[
                 f"(preset {preset!r} sets them all; override only those you mean to change)."
             )
         config[key] = _check_knob(key, value, "fidelity override")
+    TrainConfig(**config)
     return config
 
 

@@ -11,30 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nb201.config import SearchConfig, SearchPresetInfo, check_field, field_names, from_table, read_toml
+
 SEARCH_PRESET_DIR = Path(__file__).resolve().parent.parent / "configs" / "search"
 METHODS: tuple[str, ...] = ("rsps", "darts-v1", "darts-v2", "gdas", "setn", "enas")
-
-_INT = (
-    "epochs", "batch_size", "valid_batch_size", "lr_period", "C", "N", "steps_per_epoch",
-    "derive_samples", "eval_batches", "ctrl_steps", "ctrl_aggregate",
-)  # fmt: skip
-_FLOAT = (
-    "lr", "eta_min", "momentum", "weight_decay", "grad_clip", "arch_lr", "arch_beta1", "arch_beta2",
-    "arch_weight_decay", "arch_init_std", "tau_max", "tau_min", "train_fraction", "valid_fraction",
-    "ctrl_lr", "ctrl_entropy_weight", "ctrl_baseline_decay", "ctrl_grad_clip",
-)  # fmt: skip
-_BOOL = ("nesterov", "track_running_stats")
-_ZERO_OK = ("lr_period", "steps_per_epoch", "eval_batches")  # 0 means "the default"
-# how the supernet is run when it scores candidates and is evaluated: "running" = eval mode,
-# BN with running statistics (the original code); "batch" = batch statistics, as in training
-_CHOICE = {"score_bn": ("running", "batch")}
-SEARCH_KNOBS: tuple[str, ...] = _INT + _FLOAT + _BOOL + tuple(_CHOICE) + ("image_size",)
+# Every search knob: the fields of `nb201.config.SearchConfig` (types, rules and help live there).
+SEARCH_KNOBS: tuple[str, ...] = tuple(field_names(SearchConfig))
 
 
 def search_preset_names() -> list[str]:
@@ -58,10 +44,11 @@ def _preset_path(name: str) -> Path:
 def load_search_preset(name: str) -> dict[str, Any]:
     """`{"name", "description", "methods", "seeds", "common", "<method>": {...}}` of a preset."""
     path = _preset_path(name)
-    with path.open("rb") as f:
-        raw = tomllib.load(f)
-    methods = raw.get("methods")
-    if not isinstance(methods, list) or not methods or any(m not in METHODS for m in methods):
+    raw = read_toml(path)
+    info_keys = {k: v for k, v in raw.items() if k != "common" and k not in METHODS}
+    info = from_table(SearchPresetInfo, info_keys, f"search preset {path}")
+    methods = info.methods
+    if not methods or any(m not in METHODS for m in methods):
         raise ValueError(
             f"search preset {path}: `methods` must list some of {list(METHODS)}, got {methods!r}."
         )
@@ -77,52 +64,24 @@ def load_search_preset(name: str) -> dict[str, Any]:
         )
     out = {
         "name": str(name),
-        "description": str(raw.get("description", "")),
+        "description": info.description,
         "methods": list(methods),
-        "seeds": list(raw.get("seeds", [])),
+        "seeds": list(info.seeds),
         "common": dict(common),
     }
     for m in METHODS:
         if m in raw:
+            for k, v in raw[m].items():  # a typo in any method's table fails now, not when it runs
+                _check(k, v, f"search preset {path} [{m}]")
             out[m] = dict(raw[m])
     return out
 
 
 def _check(key: str, value: Any, where: str) -> Any:
-    def bad(expect: str) -> ValueError:
-        return ValueError(f"{where}: knob {key!r} must be {expect}, got {value!r}.")
-
+    """One knob, checked and normalised by `SearchConfig`'s rules."""
     if key not in SEARCH_KNOBS:
         raise KeyError(f"{where}: unknown search knob {key!r}; valid knobs are {list(SEARCH_KNOBS)}.")
-    if key in _INT:
-        low = 0 if key in _ZERO_OK else 1
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise bad(f"an integer >= {low}")
-        return int(value)
-    if key in _FLOAT:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise bad("a finite number")
-        value = float(value)
-        if key.endswith("fraction") and not 0.0 < value <= 1.0:
-            raise bad("a fraction in (0, 1]")
-        if key in ("lr", "arch_lr", "ctrl_lr", "tau_max", "tau_min") and value <= 0:
-            raise bad("a number > 0")
-        if value < 0:
-            raise bad("a number >= 0")
-        return value
-    if key in _BOOL:
-        if not isinstance(value, bool):
-            raise bad("true or false")
-        return value
-    if key in _CHOICE:
-        if value not in _CHOICE[key]:
-            raise bad(f"one of {list(_CHOICE[key])}")
-        return value
-    if value == "native":
-        return value
-    if isinstance(value, bool) or not isinstance(value, int) or value < 4 or value % 4:
-        raise bad("'native' or a multiple of 4")
-    return int(value)
+    return check_field(SearchConfig, key, value, where)
 
 
 def resolve_search_config(
@@ -146,15 +105,7 @@ def resolve_search_config(
             config[k] = _check(k, v, where)
     for k, v in (overrides or {}).items():
         config[k] = _check(k, v, "override")
-    if config["tau_min"] > config["tau_max"]:
-        raise ValueError(
-            f"GDAS temperature schedule inverted: tau_max={config['tau_max']} < tau_min={config['tau_min']}; "
-            "tau anneals from tau_max down to tau_min, so set tau_max >= tau_min."
-        )
-    if config["eta_min"] > config["lr"]:
-        raise ValueError(
-            f"eta_min={config['eta_min']} exceeds lr={config['lr']}; the cosine schedule decays lr."
-        )
+    SearchConfig(**config)  # the checks across knobs (temperature and lr schedules)
     return {k: config[k] for k in SEARCH_KNOBS}
 
 
