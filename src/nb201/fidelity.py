@@ -11,6 +11,7 @@ The grid lives in `configs/fidelity_grid.toml`, not in code; `nb201.config` type
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
