@@ -168,9 +168,10 @@ def test_job_is_resumable_and_table_says_what_it_covers(tmp_path, monkeypatch):
     monkeypatch.setattr(nbdata, "load_dataset", lambda name, root=None: fake)
     cfg = P.ProxyConfig(C=2, N=1, image_size=8, batch_size=4)
     work = tmp_path / "work"
-    assert P.run_job([1, 2, 3], work, "fake", cfg, limit_seconds=0.0) == {"done": 1, "skipped": 0, "left": 2}
+    done_one = {"done": 1, "skipped": 0, "left": 2, "failed": 0, "failures": []}
+    assert P.run_job([1, 2, 3], work, "fake", cfg, limit_seconds=0.0) == done_one
     first = (work / "1.json").read_text()
-    assert P.run_job([1, 2, 3], work, "fake", cfg) == {"done": 2, "skipped": 1, "left": 0}
+    assert P.run_job([1, 2, 3], work, "fake", cfg) == {"done": 2, "skipped": 1, "left": 0, "failed": 0, "failures": []}
     assert (work / "1.json").read_text() == first, "done architectures are not recomputed"
     frame = P.assemble(work, tmp_path / "t.parquet")
     table, meta = P.load_table(tmp_path / "t.parquet")
