@@ -28,7 +28,6 @@ Determinism: `compute` seeds torch before building each network, so the same
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import math
@@ -441,17 +440,18 @@ def run_job(
         return counts | {"failures": []}
     runner = _make_engine(engine, engine_options) if isinstance(engine, str) else engine
     start, failures = time.perf_counter(), []
+    outcomes = runner.map(todo, str(work))
     try:
-        with contextlib.closing(iter(runner.map(todo, str(work)))) as outcomes:
-            for outcome in outcomes:
-                counts["left"] -= 1
-                if outcome.status == "failed":
-                    failures.append(f"{outcome.run_id}: {(outcome.reason or '').splitlines()[0]}")
-                else:  # a file another job wrote meanwhile counts as skipped
-                    counts["skipped" if outcome.status == "skipped" else "done"] += 1
-                if limit_seconds is not None and time.perf_counter() - start > limit_seconds:
-                    break
+        for outcome in outcomes:
+            counts["left"] -= 1
+            if outcome.status == "failed":
+                failures.append(f"{outcome.run_id}: {(outcome.reason or 'unknown').splitlines()[0]}")
+            else:  # a file another job wrote meanwhile counts as skipped
+                counts["skipped" if outcome.status == "skipped" else "done"] += 1
+            if limit_seconds is not None and time.perf_counter() - start > limit_seconds:
+                break
     finally:
+        getattr(outcomes, "close", lambda: None)()  # stops the engine (Ray cancels what is in flight)
         if isinstance(engine, str) and hasattr(runner, "close"):
             runner.close()
     counts["failed"] = len(failures)

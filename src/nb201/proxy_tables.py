@@ -58,9 +58,11 @@ def table_dirs() -> list[Path]:
     """Where tables are looked for, in order: `$NB201_DATA_DIR/proxies`, the source tree's."""
     from nb201.data.cache import data_dir
 
-    dirs = [data_dir() / "proxies", _REPO_TABLES]
-    unique = {str(d.resolve()): d for d in reversed(dirs)}  # first occurrence wins
-    return [d for d in dirs if unique.get(str(d.resolve())) is d]
+    out: list[Path] = []
+    for d in (data_dir() / "proxies", _REPO_TABLES):
+        if all(d.resolve() != seen.resolve() for seen in out):  # the same folder once
+            out.append(d)
+    return out
 
 
 def available_tables(dirs: Sequence[str | Path] | None = None) -> dict[str, Path]:
