@@ -273,3 +273,47 @@ def test_cli_runs_the_job_on_an_engine_and_assembles(tmp_path, capsys):
     assert list(table.index) == [1, 3] and table.loc[3, "nwot"] == direct_values(3)["nwot"]
     with pytest.raises(SystemExit):
         P.main([*args, "--engine", "spark"])
+
+
+def test_job_killed_mid_run_resumes_with_only_the_missing_archs(tmp_path, monkeypatch):
+    """A real SIGKILL of the CLI process while it writes; the rerun computes exactly the
+    architectures without a file, and every file is a complete record."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    indices, names = list(range(80)), ["synflow", "snip", "nwot", "params"]  # cheap, about 40 ms an arch
+    work = tmp_path / "work"
+    args = ["--dataset", "digits", "--C", "2", "--N", "1", "--image-size", "8", "--batch-size", "8"]
+    args += ["--proxies", *names]
+    cmd = [
+        sys.executable,
+        "-m",
+        "nb201.proxies",
+        *args,
+        "--work-dir",
+        str(work),
+        "--indices",
+        *map(str, indices),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(Path(P.__file__).resolve().parents[1])}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(work.glob("*.json"))) < 3 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    written = {int(p.stem) for p in work.glob("*.json")}
+    assert 3 <= len(written) < len(indices), "the kill must land mid-job"
+    calls = _counting(monkeypatch)
+    counts = P.run_job(indices, work, "digits", TINY, names=names)
+    assert counts == {**DONE, "done": len(indices) - len(written), "skipped": len(written)}
+    assert calls == [i for i in indices if i not in written]
+    assert all(json.loads(p.read_text())["index"] == int(p.stem) for p in work.glob("*.json"))
+    assert len(P.assemble(work, tmp_path / "t.parquet")) == len(indices)

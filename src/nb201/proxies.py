@@ -144,6 +144,8 @@ def jacob_cov(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     x = x.clone().requires_grad_(True)
     net.zero_grad(set_to_none=True)
     net(x).sum().backward()
+    if x.grad is None:  # the output does not depend on the input (a degenerate cell): undefined
+        return float("nan")
     jac = x.grad.reshape(len(x), -1).double().numpy()
     v = np.linalg.eigvalsh(np.corrcoef(jac))
     k = 1e-5
