@@ -24,6 +24,13 @@ which we leave out (a documented deviation: those codes do not influence the out
 
 Determinism: `compute` seeds torch before building each network, so the same
 (arch, batch, seed, config) gives the same numbers on the same machine and thread count.
+
+The table job (`run_job`, `python -m nb201.proxies`) runs one `ProxyTask` per architecture
+through the training sweep's engines (`nb201.train.engine`: in process, or a Ray cluster),
+one atomic JSON file each, so it resumes, never computes an architecture twice, and reports
+failures of the machine or the inputs the way a sweep does. `assemble` makes the Parquet
+table; `nb201.proxy_tables` (torch-free) reads it for any architecture, also through
+`Benchmark.proxies`.
 """
 
 from __future__ import annotations
