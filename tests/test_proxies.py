@@ -168,12 +168,152 @@ def test_job_is_resumable_and_table_says_what_it_covers(tmp_path, monkeypatch):
     monkeypatch.setattr(nbdata, "load_dataset", lambda name, root=None: fake)
     cfg = P.ProxyConfig(C=2, N=1, image_size=8, batch_size=4)
     work = tmp_path / "work"
-    assert P.run_job([1, 2, 3], work, "fake", cfg, limit_seconds=0.0) == {"done": 1, "skipped": 0, "left": 2}
+    done_one = {"done": 1, "skipped": 0, "left": 2, "failed": 0, "failures": []}
+    assert P.run_job([1, 2, 3], work, "fake", cfg, limit_seconds=0.0) == done_one
     first = (work / "1.json").read_text()
-    assert P.run_job([1, 2, 3], work, "fake", cfg) == {"done": 2, "skipped": 1, "left": 0}
+    assert P.run_job([1, 2, 3], work, "fake", cfg) == {
+        "done": 2,
+        "skipped": 1,
+        "left": 0,
+        "failed": 0,
+        "failures": [],
+    }
     assert (work / "1.json").read_text() == first, "done architectures are not recomputed"
     frame = P.assemble(work, tmp_path / "t.parquet")
     table, meta = P.load_table(tmp_path / "t.parquet")
     assert list(table.index) == [1, 2, 3] and set(P.ALL) <= set(table.columns)
     assert meta["coverage"]["archs"] == 3 and meta["config"]["C"] == 2 and meta["core_hours"] > 0
     assert json.loads(first)["values"]["snip"] == table.loc[1, "snip"] == frame.iloc[0]["snip"]
+
+
+# ---- the job through the sweep engines (local here; Ray in tests/test_ray.py) -----------------
+TINY = P.ProxyConfig(C=2, N=1, image_size=8, batch_size=8)
+JOB = [1, 2, 3, 4]
+DONE = {"skipped": 0, "left": 0, "failed": 0, "failures": []}
+
+
+def direct_values(index: int, cfg: P.ProxyConfig = TINY, dataset: str = "digits") -> dict[str, float]:
+    """The proxies computed by hand, outside any job or engine."""
+    from nb201 import data as nbdata
+
+    data = nbdata.load_dataset(dataset)
+    x, y = P.minibatch(data.train_x, data.train_y, data.mean, data.std, cfg)
+    return {k: v for k, v in P.compute(index, x, y, cfg).items() if not k.endswith("_seconds")}
+
+
+def _counting(monkeypatch, fail: dict[int, BaseException] | None = None) -> list[int]:
+    """Record which archs `compute` is called for (optionally raising for some)."""
+    calls: list[int] = []
+    real = P.compute
+
+    def counted(arch, *args, **kwargs):
+        index = Arch.coerce(arch).index
+        calls.append(index)
+        if fail and index in fail:
+            raise fail[index]
+        return real(arch, *args, **kwargs)
+
+    monkeypatch.setattr(P, "compute", counted)
+    return calls
+
+
+def test_job_through_the_local_engine_equals_direct_computation(tmp_path):
+    from nb201.train import LocalEngine
+
+    assert P.run_job(JOB, tmp_path, "digits", TINY, engine="local") == {"done": 4, **DONE}
+    for index in JOB:
+        record = json.loads((tmp_path / f"{index}.json").read_text())
+        assert record["values"] == direct_values(index) and record["env"]["threads"] == 1
+        assert record["index"] == index and record["config"]["C"] == TINY.C
+    # idempotent: a task whose file exists does nothing, on any engine
+    (outcome,) = LocalEngine().map([P.ProxyTask(1, "digits", TINY)], str(tmp_path))
+    assert outcome.status == "skipped" and outcome.path == str(tmp_path / "1.json")
+
+
+def test_interrupted_job_resumes_computing_only_the_missing_archs(tmp_path, monkeypatch):
+    calls = _counting(monkeypatch)
+    first = P.run_job(JOB, tmp_path, "digits", TINY, limit_seconds=0.0)
+    assert first == {**DONE, "done": 1, "left": 3} and calls == [1]
+    kept = (tmp_path / "1.json").read_text()
+    (tmp_path / ".2.json.abcd.999.tmp").write_text('{"schema": "nb201.pro')  # a writer killed mid-file
+    assert P.run_job(JOB, tmp_path, "digits", TINY) == {**DONE, "done": 3, "skipped": 1}
+    assert calls == [1, 2, 3, 4], "only the missing architectures are computed"
+    assert (tmp_path / "1.json").read_text() == kept
+    assert P.run_job(JOB, tmp_path, "digits", TINY) == {**DONE, "done": 0, "skipped": 4} and len(calls) == 4
+    assert list(P.assemble(tmp_path, tmp_path / "t.parquet")["index"]) == JOB
+
+
+def test_expected_failure_is_reported_and_retried_by_the_next_job(tmp_path, monkeypatch):
+    _counting(
+        monkeypatch,
+        fail={2: OSError("disk vanished"), 3: RuntimeError("DefaultCPUAllocator: not enough memory")},
+    )
+    counts = P.run_job(JOB, tmp_path, "digits", TINY)
+    assert (counts["done"], counts["failed"], counts["left"]) == (2, 2, 0)
+    assert "disk vanished" in counts["failures"][0] and "-2" in counts["failures"][0].split(":")[0]
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == ["1.json", "4.json"]
+    monkeypatch.undo()  # the machine recovered
+    calls = _counting(monkeypatch)
+    assert P.run_job(JOB, tmp_path, "digits", TINY) == {**DONE, "done": 2, "skipped": 2}
+    assert calls == [2, 3]
+
+
+def test_a_bug_in_a_task_propagates(tmp_path, monkeypatch):
+    _counting(monkeypatch, fail={2: ValueError("a bug")})
+    with pytest.raises(ValueError, match="a bug"):
+        P.run_job(JOB, tmp_path, "digits", TINY)
+
+
+def test_cli_runs_the_job_on_an_engine_and_assembles(tmp_path, capsys):
+    args = ["--dataset", "digits", "--indices", "3", "1", "--C", "2", "--N", "1", "--image-size", "8"]
+    args += ["--batch-size", "8", "--work-dir", str(tmp_path / "w"), "--out", str(tmp_path / "t.parquet")]
+    assert P.main([*args, "--engine", "local"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["done"] == 2
+    table, meta = P.load_table(tmp_path / "t.parquet")
+    assert list(table.index) == [1, 3] and table.loc[3, "nwot"] == direct_values(3)["nwot"]
+    with pytest.raises(SystemExit):
+        P.main([*args, "--engine", "spark"])
+
+
+def test_job_killed_mid_run_resumes_with_only_the_missing_archs(tmp_path, monkeypatch):
+    """A real SIGKILL of the CLI process while it writes; the rerun computes exactly the
+    architectures without a file, and every file is a complete record."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    indices, names = list(range(80)), ["synflow", "snip", "nwot", "params"]  # cheap, about 40 ms an arch
+    work = tmp_path / "work"
+    args = ["--dataset", "digits", "--C", "2", "--N", "1", "--image-size", "8", "--batch-size", "8"]
+    args += ["--proxies", *names]
+    cmd = [
+        sys.executable,
+        "-m",
+        "nb201.proxies",
+        *args,
+        "--work-dir",
+        str(work),
+        "--indices",
+        *map(str, indices),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(Path(P.__file__).resolve().parents[1])}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(work.glob("*.json"))) < 3 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    written = {int(p.stem) for p in work.glob("*.json")}
+    assert 3 <= len(written) < len(indices), "the kill must land mid-job"
+    calls = _counting(monkeypatch)
+    counts = P.run_job(indices, work, "digits", TINY, names=names)
+    assert counts == {**DONE, "done": len(indices) - len(written), "skipped": len(written)}
+    assert calls == [i for i in indices if i not in written]
+    assert all(json.loads(p.read_text())["index"] == int(p.stem) for p in work.glob("*.json"))
+    assert len(P.assemble(work, tmp_path / "t.parquet")) == len(indices)

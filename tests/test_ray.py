@@ -365,6 +365,31 @@ def test_a_run_that_raises_is_a_failed_outcome_and_the_others_go_on(cluster, tmp
     assert sorted(p.name for p in (tmp_path / "runs").glob("*.json")) == [f"{good.run_id}.json"]
 
 
+def test_proxy_job_on_the_cluster_equals_direct_computation_and_resumes(two_nodes, tmp_path, one_thread):
+    """The proxy table job (`nb201.proxies.ProxyTask` through the same engine): stopped after
+    its first architecture, then rerun, it computes only the missing ones, each equal to the
+    in-process computation; an expected failure is a `failed` outcome without a file."""
+    from test_proxies import JOB, TINY, direct_values
+
+    from nb201 import proxies as P
+
+    work, options = tmp_path / "proxies", {"address": two_nodes.address, "num_cpus": 1}
+    first = P.run_job(JOB, work, "digits", TINY, limit_seconds=0.0, engine="ray", engine_options=options)
+    assert first["done"] == 1 and first["failed"] == 0, first
+    kept = {p.name: p.read_text() for p in work.glob("*.json")}
+    second = P.run_job(JOB, work, "digits", TINY, engine="ray", engine_options=options)
+    assert second["skipped"] >= len(kept) and second["done"] + second["skipped"] == len(JOB), second
+    assert second["failed"] == 0 and {n: (work / n).read_text() for n in kept} == kept
+    for index in JOB:
+        record = json.loads((work / f"{index}.json").read_text())
+        assert record["values"] == direct_values(index) and record["env"]["threads"] == 1
+    assert ray.is_initialized(), "the engine left the driver's own connection open"
+    bad = P.ProxyTask(JOB[0], f"folder:{tmp_path / 'no-such-dataset'}", TINY)
+    (failed,) = RayEngine(address=two_nodes.address).map([bad], str(tmp_path / "bad"))
+    assert failed.status == "failed" and failed.path == "" and "no-such-dataset" in failed.reason
+    assert not list((tmp_path / "bad").glob("*.json"))
+
+
 def test_local_instance_when_no_address(tmp_path, cluster):
     """address=None starts a private Ray instance even though a cluster runs here."""
     specs = make_specs()[:2]

@@ -696,3 +696,21 @@ class Benchmark:
         if missing:
             out[0] = out.get(0, 0) + missing
         return dict(sorted(out.items()))
+
+    def proxies(
+        self,
+        index: Any,
+        size: str = "C8-N1-16px",
+        names: Sequence[str] | None = None,
+        dataset: str = "cifar10",
+    ) -> dict[str, float] | Any:
+        """Zero-cost proxies (`nb201.proxies`) of ANY architecture, from the whole-space table
+        of `dataset` at network `size` (`<root>/proxies/`, `$NB201_DATA_DIR/proxies/`, the
+        repo's `data/proxies/`): the arch's own row, else its functional class's
+        representative's (params/FLOPs exact), NaN for degenerate cells
+        (`nb201.proxy_tables.lookup`). An int gives `{name: value}`, a sequence a DataFrame.
+        """
+        from nb201.proxy_tables import lookup, table_dirs
+
+        frame = lookup(np.atleast_1d(index), size, names, dataset, [self.root / "proxies", *table_dirs()])
+        return {k: v[0] for k, v in frame.to_dict("list").items()} if np.ndim(index) == 0 else frame

@@ -24,10 +24,18 @@ which we leave out (a documented deviation: those codes do not influence the out
 
 Determinism: `compute` seeds torch before building each network, so the same
 (arch, batch, seed, config) gives the same numbers on the same machine and thread count.
+
+The table job (`run_job`, `python -m nb201.proxies`) runs one `ProxyTask` per architecture
+through the training sweep's engines (`nb201.train.engine`: in process, or a Ray cluster),
+one atomic JSON file each, so it resumes, never computes an architecture twice, and reports
+failures of the machine or the inputs the way a sweep does. `assemble` makes the Parquet
+table; `nb201.proxy_tables` (torch-free) reads it for any architecture, also through
+`Benchmark.proxies`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -44,7 +52,9 @@ from torch import nn
 
 from nb201.cost import count_flops, count_params
 from nb201.model import Cell, Network, ResidualReduction, build_network
+from nb201.proxy_tables import TABLE_SCHEMA, load_table  # noqa: F401 - load_table: re-exported (torch-free there)
 from nb201.space import NUM_ARCHS, Arch, all_archs
+from nb201.train.outcome import RunOutcome
 
 ProxyFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], float]
 
@@ -141,6 +151,8 @@ def jacob_cov(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     x = x.clone().requires_grad_(True)
     net.zero_grad(set_to_none=True)
     net(x).sum().backward()
+    if x.grad is None:  # the output does not depend on the input (a degenerate cell): undefined
+        return float("nan")
     jac = x.grad.reshape(len(x), -1).double().numpy()
     v = np.linalg.eigvalsh(np.corrcoef(jac))
     k = 1e-5
@@ -290,7 +302,6 @@ def minibatch(
 
 
 # ---- the proxy table: a resumable job over many architectures ------------------------------
-TABLE_SCHEMA = "nb201.proxies/1"
 
 
 def config_tag(config: ProxyConfig) -> str:
@@ -324,6 +335,84 @@ def arch_list(
     return list(dict.fromkeys(order))
 
 
+@functools.lru_cache(maxsize=4)
+def _batch(dataset: str, data_root: str | None, config: ProxyConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The job's mini-batch, loaded once per process (a Ray worker keeps it across tasks)."""
+    from nb201 import data as nbdata
+
+    data = nbdata.load_dataset(dataset, root=data_root)
+    return minibatch(data.train_x, data.train_y, data.mean, data.std, config)
+
+
+@functools.lru_cache(maxsize=1)
+def _env() -> dict[str, Any]:
+    from nb201.envinfo import env_info
+
+    env = env_info("cpu")
+    return {k: env.get(k) for k in ("torch", "nb201", "device", "hostname", "git")}
+
+
+@dataclass(frozen=True)
+class ProxyTask:
+    """One architecture of the proxy table job, as a task every sweep engine runs
+    (`nb201.train.engine.Task`: `LocalEngine`, `RayEngine`).
+
+    `run` writes `<out_dir>/<index>.json` atomically and does nothing when it exists, so a
+    job killed at any point resumes with the architectures it lacks, and a task run twice
+    (a Ray retry) computes once. Proxies run on the CPU, torch on `num_threads` threads
+    (default 1), so the recorded CPU seconds are core-seconds with one thread; a GPU a Ray
+    task may hold is not used. A failure of the machine or of the inputs (a missing
+    dataset, out of memory) raises here and becomes the engine's `failed` outcome without a
+    file (`nb201.train.outcome.is_expected_failure`), so the next job retries it.
+    """
+
+    index: int
+    dataset: str
+    config: ProxyConfig = ProxyConfig()
+    names: tuple[str, ...] = ALL
+    data_root: str | None = None
+
+    @property
+    def run_id(self) -> str:
+        return f"proxies-{config_tag(self.config)}-{self.index}"
+
+    def result_path(self, out_dir: str | Path) -> Path:
+        return Path(out_dir) / f"{self.index}.json"
+
+    def run(
+        self, out_dir: str | Path, num_threads: int | None = None, device: str | None = None
+    ) -> RunOutcome:
+        """Compute and write this architecture's proxies, unless already written."""
+        from nb201.fsutil import atomic_write_json
+
+        path = self.result_path(out_dir)
+        if path.exists():
+            return RunOutcome(self.run_id, "skipped", None, 0.0, str(path))
+        wall, cpu = time.perf_counter(), time.process_time()
+        threads, previous = max(1, int(num_threads or 1)), torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            x, y = _batch(self.dataset, self.data_root, self.config)
+            arch = Arch.from_index(self.index)
+            values = compute(arch, x, y, self.config, self.names)
+        finally:
+            torch.set_num_threads(previous)
+        record = {
+            "schema": TABLE_SCHEMA,
+            "index": self.index,
+            "arch": str(arch),
+            "config": asdict(self.config),
+            "dataset": self.dataset,
+            "values": {k: v for k, v in values.items() if not k.endswith("_seconds")},
+            "seconds": {k[: -len("_seconds")]: v for k, v in values.items() if k.endswith("_seconds")},
+            "env": _env() | {"threads": threads},
+        }
+        atomic_write_json(path, record)
+        return RunOutcome(
+            self.run_id, "ok", None, time.perf_counter() - wall, str(path), time.process_time() - cpu
+        )
+
+
 def run_job(
     indices: Sequence[int],
     work_dir: str | Path,
@@ -332,48 +421,50 @@ def run_job(
     limit_seconds: float | None = None,
     data_root: str | None = None,
     names: Sequence[str] = ALL,
-) -> dict[str, int]:
+    engine: str | Any = "local",
+    engine_options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Compute the proxies of `indices` into `work_dir/<index>.json`, one atomic file per
-    architecture; architectures with a file are skipped, so an interrupted job resumes
-    where it stopped. Runs torch on one thread so that the recorded CPU seconds are
-    core-seconds. `names` picks the proxies (e.g. leave out `grasp`, the dearest, where
-    CPU time is short). Stops starting new architectures once `limit_seconds` of wall time have passed."""
-    from nb201 import data as nbdata
-    from nb201.envinfo import env_info
-    from nb201.fsutil import atomic_write_json
+    architecture, as `ProxyTask`s through a sweep engine: `"local"` (in process), `"ray"`
+    (`RayEngine(**engine_options)`, e.g. `{"address": "auto", "num_cpus": 1}`; `work_dir`
+    must then be on a file system every node mounts) or an engine object. Architectures
+    with a file are skipped, so an interrupted job resumes where it stopped. `names` picks
+    the proxies (e.g. leave out `grasp`, the dearest, where CPU time is short). Stops
+    starting new architectures once `limit_seconds` of wall time have passed (the Ray
+    engine cancels what is in flight; nothing partial is written).
+
+    Returns counts `done`, `skipped`, `left` (not attempted because of the limit) and
+    `failed` (expected failures, see `ProxyTask`; one line each in `failures`).
+    """
+    from nb201.train.sweep import _make_engine
 
     work = Path(work_dir)
-    todo = [int(i) for i in indices if not (work / f"{int(i)}.json").exists()]
+    work.mkdir(parents=True, exist_ok=True)
+    if data_root is None and dataset.startswith("folder:") and not Path(dataset[7:]).is_absolute():
+        data_root = str(Path.cwd())  # a relative folder dataset means the same on every Ray worker
+    tasks = [ProxyTask(int(i), dataset, config, tuple(names), data_root) for i in dict.fromkeys(indices)]
+    todo = [t for t in tasks if not t.result_path(work).exists()]
+    counts: dict[str, Any] = {"done": 0, "skipped": len(tasks) - len(todo), "left": len(todo), "failed": 0}
     if not todo:
-        return {"done": 0, "skipped": len(indices), "left": 0}
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
+        return counts | {"failures": []}
+    runner = _make_engine(engine, engine_options) if isinstance(engine, str) else engine
+    start, failures = time.perf_counter(), []
+    outcomes = runner.map(todo, str(work))
     try:
-        data = nbdata.load_dataset(dataset, root=data_root)
-        x, y = minibatch(data.train_x, data.train_y, data.mean, data.std, config)
-        env = env_info("cpu")
-        start, done = time.perf_counter(), 0
-        for index in todo:
-            arch = Arch.from_index(index)
-            values = compute(arch, x, y, config, names)
-            record = {
-                "schema": TABLE_SCHEMA,
-                "index": index,
-                "arch": str(arch),
-                "config": asdict(config),
-                "dataset": dataset,
-                "values": {k: v for k, v in values.items() if not k.endswith("_seconds")},
-                "seconds": {k[: -len("_seconds")]: v for k, v in values.items() if k.endswith("_seconds")},
-                "env": {k: env.get(k) for k in ("torch", "nb201", "device", "hostname", "git")}
-                | {"threads": 1},
-            }
-            atomic_write_json(work / f"{index}.json", record)
-            done += 1
+        for outcome in outcomes:
+            counts["left"] -= 1
+            if outcome.status == "failed":
+                failures.append(f"{outcome.run_id}: {(outcome.reason or 'unknown').splitlines()[0]}")
+            else:  # a file another job wrote meanwhile counts as skipped
+                counts["skipped" if outcome.status == "skipped" else "done"] += 1
             if limit_seconds is not None and time.perf_counter() - start > limit_seconds:
                 break
     finally:
-        torch.set_num_threads(previous)
-    return {"done": done, "skipped": len(indices) - len(todo), "left": len(todo) - done}
+        getattr(outcomes, "close", lambda: None)()  # stops the engine (Ray cancels what is in flight)
+        if isinstance(engine, str) and hasattr(runner, "close"):
+            runner.close()
+    counts["failed"] = len(failures)
+    return counts | {"failures": failures}
 
 
 def assemble(work_dir: str | Path, out: str | Path) -> pd.DataFrame:
@@ -432,20 +523,10 @@ def assemble(work_dir: str | Path, out: str | Path) -> pd.DataFrame:
     return frame
 
 
-def load_table(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """A proxy table and its metadata (configuration, coverage, core-hours), indexed by arch index."""
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(path)
-    meta = json.loads((table.schema.metadata or {}).get(b"nb201", b"{}"))
-    if meta.get("schema") != TABLE_SCHEMA:
-        raise ValueError(f"{path} is not an nb201 proxy table (schema {meta.get('schema')!r})")
-    return table.to_pandas().set_index("index"), meta
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m nb201.proxies --calibration CSV --benchmark DIR [--space functional] --out TABLE`:
-    compute (resumably) and assemble a proxy table."""
+    """`python -m nb201.proxies --calibration CSV --benchmark DIR [--space functional] --out TABLE
+    [--engine ray --ray-address auto]`: compute (resumably, through a sweep engine) and
+    assemble a proxy table. Exits 1 when an architecture failed (rerun to retry it)."""
     import argparse
 
     p = argparse.ArgumentParser(prog="python -m nb201.proxies", description=main.__doc__)
@@ -453,6 +534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--calibration", default=None, help="calibration CSV (its archs go first)")
     p.add_argument("--benchmark", default=None, help="benchmark folder (its archs go next)")
     p.add_argument("--space", default="none", choices=["none", "functional", "all"])
+    p.add_argument("--indices", nargs="+", type=int, default=[], help="these arch indices too (first)")
     p.add_argument("--C", type=int, default=16)
     p.add_argument("--N", type=int, default=5)
     p.add_argument("--image-size", type=int, default=32)
@@ -462,15 +544,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--work-dir", default=None, help="per-arch results (default data/cache/proxies/<config>)")
     p.add_argument("--limit-seconds", type=float, default=None, help="stop starting archs after this")
     p.add_argument("--out", default=None, help="assemble the table into this Parquet file")
+    p.add_argument("--data-root", default=None, help="base of a relative folder dataset (default: cwd)")
+    p.add_argument("--engine", default="local", choices=["local", "ray"], help="where the archs run")
+    p.add_argument("--ray-address", default=None, help="ray: 'auto', 'host:6379' (default: a local instance)")
+    p.add_argument("--num-cpus", type=float, default=1, help="ray: CPUs reserved per arch (= torch threads)")
     a = p.parse_args(argv)
     config = ProxyConfig(C=a.C, N=a.N, image_size=a.image_size, batch_size=a.batch_size, seed=a.seed)
     work = Path(a.work_dir or Path("data/cache/proxies") / config_tag(config))
-    indices = arch_list(a.calibration, a.benchmark, a.space)
-    print(json.dumps(run_job(indices, work, a.dataset, config, a.limit_seconds, names=a.proxies)), flush=True)
+    indices = list(dict.fromkeys(a.indices + arch_list(a.calibration, a.benchmark, a.space)))
+    options = {"address": a.ray_address, "num_cpus": a.num_cpus} if a.engine == "ray" else {"num_threads": 1}
+    counts = run_job(
+        indices, work, a.dataset, config, a.limit_seconds, a.data_root, a.proxies, a.engine, options
+    )
+    print(json.dumps(counts), flush=True)
     if a.out:
         frame = assemble(work, a.out)
         print(f"wrote {a.out}: {len(frame)} architectures")
-    return 0
+    return 1 if counts["failed"] else 0
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Fan a sweep out over a Ray cluster: one Ray task per run spec.
+"""Fan a sweep out over a Ray cluster: one Ray task per run spec (or other engine `Task`,
+such as one architecture of the proxy table job; see `nb201.train.engine`).
 
 Why it is this thin: the fault tolerance lives in `run_one`, not here. A run resumes from
 its own epoch checkpoint, writes its record atomically and skips itself when the record
@@ -28,7 +29,7 @@ from nb201.data.cache import ENV_DATA_DIR
 from nb201.train.outcome import RunOutcome, is_expected_failure
 
 if TYPE_CHECKING:
-    from nb201.train.config import RunSpec
+    from nb201.train.engine import Work
 
 _INSTALL_HINT = "install it with `pip install 'nb201[ray]'` (or `pip install 'ray[default]'`)"
 
@@ -41,7 +42,7 @@ def _ray():
     return ray
 
 
-def _run_task(spec: RunSpec, out_dir: str, num_cpus: float) -> RunOutcome:
+def _run_task(spec: Work, out_dir: str, num_cpus: float) -> RunOutcome:
     """The body of one Ray task: place the run on the assigned device, then run it.
 
     Ray sets CUDA_VISIBLE_DEVICES to the GPU(s) it assigned, so "cuda" is that GPU; with a
@@ -50,10 +51,20 @@ def _run_task(spec: RunSpec, out_dir: str, num_cpus: float) -> RunOutcome:
     """
     import ray
 
-    from nb201.train.run import run_one
+    from nb201.train.engine import execute
 
     device = "cuda" if ray.get_gpu_ids() else "cpu"
-    return run_one(spec, out_dir, num_threads=max(1, math.floor(num_cpus)), device=device)
+    return execute(spec, out_dir, num_threads=max(1, math.floor(num_cpus)), device=device)
+
+
+def _is_run(spec: Any) -> bool:
+    from nb201.train.config import RunSpec
+
+    return isinstance(spec, RunSpec)
+
+
+def _finished(outcome: RunOutcome) -> RunOutcome:
+    return RunOutcome(outcome.run_id, "ok", None, 0.0, outcome.path)
 
 
 def _number(name: str, value: Any, low: float) -> float:
@@ -64,7 +75,8 @@ def _number(name: str, value: Any, low: float) -> float:
 
 
 class RayEngine:
-    """Run `run_one` for every spec as Ray tasks, yielding outcomes as they complete.
+    """Run `run_one` for every spec (a `Task`'s own `run` for other work) as Ray tasks,
+    yielding outcomes as they complete.
 
     address: None starts a private local Ray instance (even if a cluster runs here);
         "auto" joins the cluster named by RAY_ADDRESS or else the one this machine belongs
@@ -230,7 +242,7 @@ class RayEngine:
     def _window(self) -> int:
         return self.max_in_flight or 2 * self.slots()
 
-    def map(self, specs: Sequence[RunSpec], out_dir: str | Path) -> Iterator[RunOutcome]:
+    def map(self, specs: Sequence[Work], out_dir: str | Path) -> Iterator[RunOutcome]:
         """Run every spec on the cluster; yield one outcome per spec, in completion order.
 
         Specs whose record already exists are reported `skipped` without being submitted,
@@ -238,8 +250,7 @@ class RayEngine:
         driver) cancels the tasks still in flight; their checkpoints remain, so the next
         sweep resumes them.
         """
-        from nb201.train.records import record_path
-        from nb201.train.run import run_one
+        from nb201.train.engine import execute, result_path
 
         if "://" in str(out_dir):
             raise ValueError(
@@ -251,7 +262,7 @@ class RayEngine:
         out.mkdir(parents=True, exist_ok=True)
         ray = _ray()
 
-        todo: list[RunSpec] = []
+        todo: list[Work] = []
         seen: dict[str, int] = {}
         for spec in specs:
             rid = spec.run_id
@@ -259,21 +270,22 @@ class RayEngine:
                 seen[rid] += 1
                 continue
             seen[rid] = 1
-            if record_path(out, rid).exists():
-                yield run_one(spec, out)  # a skip: returns before loading anything
+            if result_path(spec, out).exists():
+                yield execute(spec, out)  # a skip: returns before loading anything
             else:
                 todo.append(spec)
         if not todo:
+            paths = {s.run_id: str(result_path(s, out)) for s in specs}
             for rid, n in seen.items():
                 for _ in range(n - 1):
-                    yield RunOutcome(rid, "skipped", None, 0.0, str(record_path(out, rid)))
+                    yield RunOutcome(rid, "skipped", None, 0.0, paths[rid])
             return
 
         self.connect()
         self._check_fits()
         task = self._task()
         pending = iter(todo)
-        in_flight: dict[Any, RunSpec] = {}
+        in_flight: dict[Any, Work] = {}
         finished: dict[str, RunOutcome] = {}
         try:
             while True:
@@ -303,7 +315,7 @@ class RayEngine:
                 else:
                     yield RunOutcome(rid, "skipped", None, 0.0, first.path)
 
-    def _collect(self, ray, ref, spec: RunSpec) -> RunOutcome:
+    def _collect(self, ray, ref, spec: Work) -> RunOutcome:
         """The task's outcome: `failed` for an expected failure (see `is_expected_failure`) or
         workers that kept dying; a bug in the run is raised."""
         try:
@@ -325,8 +337,9 @@ class RayEngine:
         if outcome.status == "skipped":
             # The record did not exist when this task was submitted, so an earlier attempt
             # of it (killed after writing the record, then retried) or another driver wrote
-            # it during this sweep: report the run's result, not "done before".
-            outcome = self._from_record(outcome)
+            # it during this sweep: report the run's result, not "done before". A task other
+            # than training writes its file only on success.
+            outcome = self._from_record(outcome) if _is_run(spec) else _finished(outcome)
         return outcome
 
     @staticmethod
