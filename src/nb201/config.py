@@ -393,3 +393,13 @@ def load_grid(path: str | Path | None = None) -> FidelityGrid:
     if len(set(names)) != len(names):
         raise ConfigError(f"fidelity grid has duplicate point names: {names}")
     return replace(grid, points=points)
+
+
+def check_run_identity(spec: Any, names: tuple[str, ...]) -> None:
+    """The identity checks every run spec shares (training `RunSpec`, search `SearchSpec`):
+    an integer seed and non-empty names, so a bad spec fails before it names a record."""
+    if isinstance(spec.seed, bool) or not isinstance(spec.seed, int):
+        raise ValueError(f"seed must be an integer, got {spec.seed!r}; e.g. 777.")
+    for name in names:
+        if not isinstance(getattr(spec, name), str) or not getattr(spec, name):
+            raise ValueError(f"{name} must be a non-empty string, got {getattr(spec, name)!r}.")

@@ -17,7 +17,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nb201.config import PresetInfo, TrainConfig, check_field, field_names, from_table, read_toml
+from nb201.config import (
+    PresetInfo,
+    TrainConfig,
+    check_field,
+    check_run_identity,
+    field_names,
+    from_table,
+    read_toml,
+)
 from nb201.data.loading import BUILTIN as BUILTIN_DATASETS
 from nb201.space import Arch
 
@@ -119,11 +127,7 @@ class RunSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "arch", str(Arch.coerce(self.arch)))
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}; e.g. 777.")
-        for name in ("dataset", "split", "preset"):
-            if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                raise ValueError(f"{name} must be a non-empty string, got {getattr(self, name)!r}.")
+        check_run_identity(self, ("dataset", "split", "preset"))
         object.__setattr__(self, "fidelity", dict(self.fidelity or {}))
         if self.data_root is not None:
             object.__setattr__(self, "data_root", str(self.data_root))

@@ -174,14 +174,25 @@ def run_lock(out_dir: str | Path, run_id: str, timeout: float | None = None) -> 
         lock.parent.rmdir()  # only when empty: no other run is in progress or resumable
 
 
-def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Write an epoch checkpoint atomically (torch.save into memory, then one atomic write)."""
+def save_checkpoint(path: str | Path, state: dict[str, Any], schema: str = CKPT_SCHEMA) -> Path:
+    """Write an epoch checkpoint atomically (torch.save into memory, then one atomic write).
+
+    `schema` tells training checkpoints from search ones (`nb201.wsnas.run`), which share
+    this code and `load_checkpoint` but must never resume each other."""
     buf = io.BytesIO()
-    torch.save({"schema": CKPT_SCHEMA, **state}, buf)
+    torch.save({"schema": schema, **state}, buf)
     return atomic_write(path, lambda f: f.write(buf.getbuffer()))
 
 
-def load_checkpoint(path: str | Path, run_id: str) -> dict[str, Any] | None:
+def progress_state(
+    run_id: str, epochs: list[dict[str, Any]], seconds: float, cpu_seconds: float
+) -> dict[str, Any]:
+    """The part of a checkpoint every resumable run keeps: whose it is, the finished epochs'
+    rows, and the wall and CPU seconds spent so far (so resumed runs report their full cost)."""
+    return {"run_id": run_id, "epochs": epochs, "seconds": seconds, "cpu_seconds": cpu_seconds}
+
+
+def load_checkpoint(path: str | Path, run_id: str, schema: str = CKPT_SCHEMA) -> dict[str, Any] | None:
     """The checkpoint at `path` if it belongs to `run_id`, else None (a stale or foreign
     file is ignored, so the run restarts from scratch rather than mixing two runs)."""
     path = Path(path)
@@ -192,8 +203,8 @@ def load_checkpoint(path: str | Path, run_id: str) -> dict[str, Any] | None:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - truncated, foreign, or a pickle of objects
         return discard_checkpoint(path, f"it cannot be read as weights only ({type(exc).__name__})")
-    if not isinstance(state, dict) or state.get("schema") != CKPT_SCHEMA:
-        return discard_checkpoint(path, f"it is not an {CKPT_SCHEMA} checkpoint")
+    if not isinstance(state, dict) or state.get("schema") != schema:
+        return discard_checkpoint(path, f"it is not an {schema} checkpoint")
     if state.get("run_id") != run_id:
         return discard_checkpoint(path, f"it belongs to run {state.get('run_id')!r}, not {run_id!r}")
     return state

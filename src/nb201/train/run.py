@@ -219,10 +219,12 @@ def _train(
             records.save_checkpoint(
                 ckpt_path,
                 {
-                    "run_id": run_id,
-                    "epochs": epochs,
-                    "seconds": seconds + time.perf_counter() - t0,
-                    "cpu_seconds": cpu_seconds + time.process_time() - c0,
+                    **records.progress_state(
+                        run_id,
+                        epochs,
+                        seconds + time.perf_counter() - t0,
+                        cpu_seconds + time.process_time() - c0,
+                    ),
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),

@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nb201.config import SearchConfig, SearchPresetInfo, check_field, field_names, from_table, read_toml
+from nb201.config import (
+    SearchConfig,
+    SearchPresetInfo,
+    check_field,
+    check_run_identity,
+    field_names,
+    from_table,
+    read_toml,
+)
 
 SEARCH_PRESET_DIR = Path(__file__).resolve().parent.parent / "configs" / "search"
 METHODS: tuple[str, ...] = ("rsps", "darts-v1", "darts-v2", "gdas", "setn", "enas")
@@ -125,11 +133,7 @@ class SearchSpec:
     data_root: str | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}; e.g. 777.")
-        for name in ("method", "dataset", "split", "preset"):
-            if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                raise ValueError(f"{name} must be a non-empty string, got {getattr(self, name)!r}.")
+        check_run_identity(self, ("method", "dataset", "split", "preset"))
         object.__setattr__(self, "overrides", dict(self.overrides or {}))
 
     def __hash__(self) -> int:

@@ -12,7 +12,6 @@ tensors and plain containers only, read with `torch.load(weights_only=True)`).
 
 from __future__ import annotations
 
-import io
 import math
 import time
 from collections.abc import Iterator
@@ -24,10 +23,11 @@ import torch.nn.functional as F
 
 from nb201 import data as nbdata
 from nb201.envinfo import env_info
-from nb201.fsutil import atomic_write, atomic_write_json
+from nb201.fsutil import atomic_write_json
 from nb201.space import EDGES, OPS
 from nb201.supernet import Supernet, ids_to_arch
 from nb201.train import loop
+from nb201.train.records import load_checkpoint, progress_state, save_checkpoint
 from nb201.train.run import _torch_settings
 from nb201.util import utc_stamp
 from nb201.wsnas.config import SearchSpec
@@ -153,24 +153,6 @@ def _epoch(method: Method, data: _Data, epoch: int) -> dict[str, Any]:
     return row
 
 
-def _save_ckpt(path: Path, state: dict[str, Any]) -> None:
-    buf = io.BytesIO()
-    torch.save({"schema": _CKPT_SCHEMA, **state}, buf)
-    atomic_write(path, lambda f: f.write(buf.getbuffer()))
-
-
-def _load_ckpt(path: Path, run_id: str) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - a foreign or truncated copy: start over
-        return None
-    if not isinstance(state, dict) or state.get("schema") != _CKPT_SCHEMA or state.get("run_id") != run_id:
-        return None
-    return state
-
-
 def _build(
     spec: SearchSpec, config: dict[str, Any], prepared: loop.Prepared
 ) -> tuple[Method, torch.Generator]:
@@ -209,7 +191,7 @@ def run_search(spec: SearchSpec, out_dir: str | Path, num_threads: int | None = 
         ckpt = checkpoint_path(out_dir, run_id)
         epochs: list[dict[str, Any]] = []
         earlier = earlier_cpu = 0.0
-        state = _load_ckpt(ckpt, run_id)
+        state = load_checkpoint(ckpt, run_id, _CKPT_SCHEMA)
         if state is not None:
             method.load_state_dict(state["method"])
             g.set_state(state["generator"])
@@ -217,16 +199,19 @@ def run_search(spec: SearchSpec, out_dir: str | Path, num_threads: int | None = 
         for epoch in range(len(epochs), config["epochs"]):
             epochs.append(_epoch(method, data, epoch))
             if epoch + 1 < config["epochs"]:
-                _save_ckpt(
+                save_checkpoint(
                     ckpt,
                     {
-                        "run_id": run_id,
-                        "epochs": epochs,
-                        "seconds": earlier + time.perf_counter() - t0,
-                        "cpu_seconds": earlier_cpu + time.process_time() - c0,
+                        **progress_state(
+                            run_id,
+                            epochs,
+                            earlier + time.perf_counter() - t0,
+                            earlier_cpu + time.process_time() - c0,
+                        ),
                         "method": method.state_dict(),
                         "generator": g.get_state(),
                     },
+                    _CKPT_SCHEMA,
                 )
         record = {
             "schema": SEARCH_SCHEMA,
