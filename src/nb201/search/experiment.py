@@ -214,6 +214,30 @@ class Experiment:
             )
         return lines
 
+    def key_numbers(self, benchmark: str | Path) -> dict[str, Any]:
+        """The comparison's key numbers as JSON-ready values, for a report's sidecar:
+        the protocol, mean and std per algorithm (and "optimal") and reported set, wall
+        time and mean queries per algorithm. `benchmark` is how the report names it."""
+        raw = self.summary(paper=False, formatted=False)
+        runs = {len(rs) for rs in self.results.values()}
+        return {
+            "benchmark": str(benchmark),
+            "search_dataset": self.dataset,
+            "search_hp": self.hp,
+            "budget": self.budget,
+            "budget_rule": self.budget_rule,
+            "runs": runs.pop() if len(runs) == 1 else sorted(runs),
+            "curve_metric": self.curve_metric,
+            "reported": self.datasets,
+            "protocol": self.protocol(),
+            **{
+                stat: {a: {c: float(raw.loc[a, (c, stat)]) for c in self.datasets} for a in raw.index}
+                for stat in ("mean", "std")
+            },
+            "wall_time_s": self.wall_time,
+            "queries_mean": {a: float(np.mean([r.n_queries for r in rs])) for a, rs in self.results.items()},
+        }
+
     def summary(self, paper: bool = True, formatted: bool = True) -> pd.DataFrame:
         """Mean ± std of the final architectures' accuracy per algorithm and reported
         dataset, the "optimal" row (best architecture per dataset) and, with `paper`, the
