@@ -110,34 +110,21 @@ def op_frequency(archs: Sequence[Arch | str]) -> pd.DataFrame:
 
 
 # ---- reading a benchmark for the analyses ---------------------------------------------
+# Everything is read through `nb201.api.Benchmark`, never from the benchmark's files.
 def analysis_hp(bench, split: str) -> str:
-    """The schedule the analyses read: the paper's "200" when present, else the longest."""
-    hps = bench.hps(split)
-    return "200" if "200" in hps else max(hps, key=lambda h: bench.num_epochs(split, h))
-
-
-def _substore(bench, split: str, hp: str):
-    from nb201.store import open_substore, substore_name
-
-    return open_substore(Path(bench.root) / substore_name(split, str(hp)))
+    """The schedule the analyses read: `Benchmark.default_hp(split, "report")`, the paper's
+    "200" when present, else the longest."""
+    return bench.default_hp(split, "report")
 
 
 def eval_sets(bench, split: str, hp: str | None = None) -> list[str]:
-    """Evaluation sets of a split, in the order x-valid, x-test, ori-test."""
-    hp = hp or analysis_hp(bench, split)
-    order = {"x-valid": 0, "x-test": 1, "ori-test": 2}
-    sets = [
-        m[: -len("-accuracy")]
-        for m in bench.metric_names(split, hp)
-        if m.endswith("-accuracy") and not m.startswith("train")
-    ]
-    return sorted(sets, key=lambda s: (order.get(s, 9), s))
+    """Evaluation sets of a split, in the order x-valid, x-test, ori-test (`Benchmark.eval_sets`)."""
+    return bench.eval_sets(split, hp or analysis_hp(bench, split))
 
 
 def cost_frame(bench, split: str, hp: str | None = None) -> pd.DataFrame:
     """params (M), FLOPs (M) and latency (s) per architecture of a split, indexed by arch index."""
-    sub = _substore(bench, split, hp or analysis_hp(bench, split))
-    costs = sub.costs()
+    costs = bench.cost_table(split, hp or analysis_hp(bench, split))
     frame = pd.DataFrame({k: v for k, v in costs.items() if k != "arch_index"}, index=costs["arch_index"])
     frame.index.name = "index"
     return frame
@@ -146,7 +133,7 @@ def cost_frame(bench, split: str, hp: str | None = None) -> pd.DataFrame:
 def epoch_curves(bench, split: str, metric: str, hp: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(arch indices, [arch, epoch] values averaged over seeds) for one stored metric."""
     hp = hp or analysis_hp(bench, split)
-    archs = _substore(bench, split, hp).archs.astype(np.int64)
+    archs = bench.indexes(split, hp).astype(np.int64)
     epochs = bench.num_epochs(split, hp)
     curves = np.stack(
         [bench.metrics(archs, metric, epoch=e, dataset=split, hp=hp) for e in range(epochs)], axis=1
@@ -159,17 +146,11 @@ def seed_matrix(
 ) -> tuple[np.ndarray, list[int], np.ndarray]:
     """(arch indices, seeds, [arch, seed] final-epoch values; NaN where a seed has no run)."""
     hp = hp or analysis_hp(bench, split)
-    sub = _substore(bench, split, hp)
-    archs = sub.archs.astype(np.int64)
-    seeds = list(sub.seeds)
-    cols = []
-    for k, s in enumerate(seeds):
-        vals = np.full(len(archs), np.nan)
-        have = sub.present[:, k]
-        if have.any():
-            vals[have] = bench.metrics(archs[have], metric, seeds=s, dataset=split, hp=hp)
-        cols.append(vals)
-    return archs, seeds, np.stack(cols, axis=1) if cols else np.empty((len(archs), 0))
+    return (
+        bench.indexes(split, hp).astype(np.int64),
+        bench.seeds(split, hp),
+        bench.seed_table(metric, split, hp),
+    )
 
 
 # ---- report text that follows from the numbers ------------------------------------------
@@ -252,13 +233,12 @@ def benchmark_archs(path: str | Path, dataset: str | None = None) -> list[Arch]:
     the `archs = "benchmark:<folder>"` selection that rebuilds a benchmark's sample
     elsewhere (e.g. from the official CIFAR-10 archive instead of the JPEG zip)."""
     from nb201.api import Benchmark
-    from nb201.store import open_substore, substore_name
 
     bench = Benchmark.open(path)
     indices: set[int] = set()
     for split in [dataset] if dataset else bench.datasets:
         for hp in bench.hps(split):
-            indices |= {int(i) for i in open_substore(Path(bench.root) / substore_name(split, hp)).archs}
+            indices |= {int(i) for i in bench.indexes(split, hp)}
     return [Arch.from_index(i) for i in sorted(indices)]
 
 

@@ -149,17 +149,16 @@ def _add_import(sub: argparse._SubParsersAction) -> Handler:
     return _run_import
 
 
+def _options(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """Keyword arguments taken from the options of the same name, plus `progress` from
+    `--quiet`: how the long-running commands pass their options on."""
+    return {n: getattr(args, n) for n in names} | {"progress": not args.quiet}
+
+
 def _run_import(args: argparse.Namespace) -> int:
     from nb201.importers import import_official
 
-    written = import_official(
-        args.source,
-        args.out,
-        datasets=args.datasets,
-        hps=args.hps,
-        allow_pickle=args.allow_pickle,
-        progress=not args.quiet,
-    )
+    written = import_official(args.source, args.out, **_options(args, "datasets", "hps", "allow_pickle"))
     for p in written:
         print(p)
     return 0
@@ -230,11 +229,9 @@ def _run_sweep(args: argparse.Namespace) -> int:
         args.archs,
         args.datasets,
         args.preset,
-        seeds=args.seeds,
         out_dir=args.out,
-        data_root=args.data_root,
-        progress=not args.quiet,
         engine_options={"num_threads": args.threads},
+        **_options(args, "seeds", "data_root"),
     )
     print(summary)
     if not summary.ok:

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from nb201.search.oracle import Oracle, build_oracle
+from nb201.protocol import SimulatedClock
+from nb201.search.oracle import Oracle, as_benchmark, build_oracle, check_dataset, resolve_dataset
 from nb201.space import EDGES, NUM_ARCHS, NUM_EDGES, OPS, Arch, all_archs
 
 NUM_OPS = len(OPS)
@@ -55,6 +56,8 @@ class BudgetExhausted(RuntimeError):
 class SearchEnv:
     """The simulated clock an algorithm searches against.
 
+    The clock is a `nb201.protocol.SimulatedClock` (the one `Benchmark.simulate_train_eval`
+    charges too), with the query's cost read from the oracle (`nb201.protocol.query_cost`).
     `query(arch)` trains `arch` once (a random seed of the benchmark) and returns its
     reward, charging the run's cost. A query that would push the clock past the budget is
     not run: it returns None and the env becomes `exhausted`, which ends the search. The
@@ -74,8 +77,7 @@ class SearchEnv:
 
     def __init__(self, oracle: Oracle, budget: float, rng: np.random.Generator):
         self.oracle = oracle
-        self.budget = float(budget)
-        self.used = 0.0
+        self.clock = SimulatedClock(budget)
         self.exhausted = False
         self.max_epochs = oracle.num_epochs  # of the learning curves `query(..., epochs=)` reads
         self._rng = rng
@@ -113,8 +115,18 @@ class SearchEnv:
         return int(avail[rng.integers(len(avail))])
 
     @property
+    def budget(self) -> float:
+        """Simulated seconds the search may spend."""
+        return self.clock.budget
+
+    @property
+    def used(self) -> float:
+        """Simulated seconds spent so far (never above `budget`)."""
+        return self.clock.used
+
+    @property
     def remaining(self) -> float:
-        return self.budget - self.used
+        return self.clock.remaining
 
     @property
     def n_queries(self) -> int:
@@ -165,13 +177,12 @@ class SearchEnv:
         else:
             e = int(epochs)
             reward_col, cost_col = self.oracle.column(e - 1)
-        cost = cost_col[idx, s]
-        if self.used + cost > self.budget:
+        clock = self.clock
+        if not clock.charge(cost_col[idx, s]):
             self.exhausted = True
             return None
-        self.used += cost
         reward = float(reward_col[idx, s])
-        self._times.append(self.used)
+        self._times.append(clock.used)
         self._archs.append(idx)
         self._rewards.append(reward)
         self._epochs.append(e)
@@ -376,9 +387,7 @@ def run_search(
     if isinstance(benchmark, Oracle):
         dataset = dataset or benchmark.split
     else:
-        from nb201.search.oracle import _open, resolve_dataset
-
-        benchmark = _open(benchmark)
+        benchmark = as_benchmark(benchmark)
         dataset = resolve_dataset(benchmark, dataset)
     budget = check_budget(budget)
     seed = check_seed(seed)
@@ -426,9 +435,7 @@ def oracle_for(algo: Algorithm, benchmark: Any, dataset: str, hp: str | None, me
         return benchmark
     if algo.curve_hp is None:
         return build_oracle(benchmark, dataset, hp, metric)
-    from nb201.search.oracle import _open, check_dataset
-
-    bench = _open(benchmark)
+    bench = as_benchmark(benchmark)
     check_dataset(bench, dataset)
     hps = bench.hps(dataset)
     if algo.curve_hp in hps:

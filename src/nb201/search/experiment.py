@@ -9,6 +9,7 @@ benchmark has it, else its longest), averaged over seeds. That is the paper's Ta
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import time
 import warnings
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nb201.protocol import SEARCH_HP, query_cost
 from nb201.search.base import (
     Algorithm,
     SearchResult,
@@ -30,7 +32,7 @@ from nb201.search.base import (
     oracle_for,
     run_search,
 )
-from nb201.search.oracle import Oracle, _open, archs_of, resolve_dataset, resolve_hp
+from nb201.search.oracle import Oracle, as_benchmark, resolve_dataset, resolve_hp
 from nb201.space import Arch
 
 # NAS-Bench-201 (Dong & Yang, ICLR 2020), Table 5: CIFAR-10 test accuracy (%) of the
@@ -52,7 +54,6 @@ PAPER_WHAT = (
 )
 PAPER_QUERIES = 25  # the default budget elsewhere: this many typical queries ...
 MIN_QUERIES = 12  # ... but at least this many (REA's initial population is 10)
-_SET_ORDER = {"x-valid": 0, "x-test": 1, "ori-test": 2}
 _SPLIT_ORDER = {"cifar10-valid": 0, "cifar10": 1, "cifar100": 2, "ImageNet16-120": 3}
 
 
@@ -60,21 +61,16 @@ def evaluation_table(benchmark: Any) -> pd.DataFrame:
     """Final accuracy of every architecture on every (split, eval set) of the benchmark.
 
     One row per official index the benchmark holds, one column `"<split>/<set>"` per
-    accuracy metric (train excluded): the last epoch of hp "200" (else the split's hp with
+    evaluation set (`Benchmark.eval_sets`, in its order): the last epoch of the reporting
+    schedule (`Benchmark.default_hp(split, "report")`: hp "200", else the split's hp with
     the most epochs), mean over the seeds that have a run.
     """
-    bench = _open(benchmark)
+    bench = as_benchmark(benchmark)
     cols: dict[str, pd.Series] = {}
     for split in sorted(bench.datasets, key=lambda s: (_SPLIT_ORDER.get(s, 9), s)):
-        hps = bench.hps(split)
-        hp = "200" if "200" in hps else max(hps, key=lambda h: bench.num_epochs(split, h))
-        archs = archs_of(bench, split, hp)
-        sets = [
-            m[: -len("-accuracy")]
-            for m in bench.metric_names(split, hp)
-            if m.endswith("-accuracy") and not m.startswith("train")
-        ]
-        for s in sorted(sets, key=lambda s: (_SET_ORDER.get(s, 9), s)):
+        hp = bench.default_hp(split, "report")
+        archs = bench.indexes(split, hp)
+        for s in bench.eval_sets(split, hp):
             vals = bench.metrics(archs, f"{s}-accuracy", epoch=None, seeds=None, dataset=split, hp=hp)
             cols[f"{split}/{s}"] = pd.Series(vals, index=archs)
     if not cols:
@@ -90,16 +86,21 @@ def default_budget(bench: Any, dataset: str, hp: str) -> tuple[float, str]:
     The paper's 12,000 s on cifar10-valid with hp 12. Elsewhere the wall-clock budget has
     no meaning of its own, so it is set in queries: the cost of `PAPER_QUERIES` median
     queries, capped at half the architectures the benchmark holds (so that a small
-    benchmark is not searched exhaustively), but at least `MIN_QUERIES`.
+    benchmark is not searched exhaustively), but at least `MIN_QUERIES`. A query's cost is
+    the one the search charges, `nb201.protocol.query_cost` of a full run (each
+    architecture's seed mean).
     """
-    bench = _open(bench)
-    if dataset == "cifar10-valid" and str(hp) == "12":
+    bench = as_benchmark(bench)
+    if dataset == "cifar10-valid" and str(hp) == SEARCH_HP:
         return 12000.0, "12,000 simulated seconds, the paper's budget on cifar10-valid with hp 12"
-    archs = archs_of(bench, dataset, hp)
+    archs = bench.indexes(dataset, hp)
     names = bench.metric_names(dataset, hp)
-    valid = "x-valid-all-time" if "x-valid-all-time" in names else "valid-per-time"
-    cost = bench.metrics(archs, "train-all-time", dataset=dataset, hp=hp) + bench.metrics(
-        archs, valid, dataset=dataset, hp=hp
+    valid = "x-valid-all-time" if "x-valid-all-time" in names else "valid-all-time"
+    last = bench.num_epochs(dataset, hp) - 1
+    cost = query_cost(
+        bench.metrics(archs, "train-all-time", dataset=dataset, hp=hp),
+        bench.metrics(archs, valid, dataset=dataset, hp=hp),
+        last,
     )
     queries = max(MIN_QUERIES, min(PAPER_QUERIES, len(archs) // 2))
     median = float(np.nanmedian(cost))
@@ -213,6 +214,30 @@ class Experiment:
             )
         return lines
 
+    def key_numbers(self, benchmark: str | Path) -> dict[str, Any]:
+        """The comparison's key numbers as JSON-ready values, for a report's sidecar:
+        the protocol, mean and std per algorithm (and "optimal") and reported set, wall
+        time and mean queries per algorithm. `benchmark` is how the report names it."""
+        raw = self.summary(paper=False, formatted=False)
+        runs = {len(rs) for rs in self.results.values()}
+        return {
+            "benchmark": str(benchmark),
+            "search_dataset": self.dataset,
+            "search_hp": self.hp,
+            "budget": self.budget,
+            "budget_rule": self.budget_rule,
+            "runs": runs.pop() if len(runs) == 1 else sorted(runs),
+            "curve_metric": self.curve_metric,
+            "reported": self.datasets,
+            "protocol": self.protocol(),
+            **{
+                stat: {a: {c: float(raw.loc[a, (c, stat)]) for c in self.datasets} for a in raw.index}
+                for stat in ("mean", "std")
+            },
+            "wall_time_s": self.wall_time,
+            "queries_mean": {a: float(np.mean([r.n_queries for r in rs])) for a, rs in self.results.items()},
+        }
+
     def summary(self, paper: bool = True, formatted: bool = True) -> pd.DataFrame:
         """Mean ± std of the final architectures' accuracy per algorithm and reported
         dataset, the "optimal" row (best architecture per dataset) and, with `paper`, the
@@ -303,7 +328,7 @@ def run_experiment(
         raise ValueError(f"runs must be a positive integer, got {runs!r} (the paper uses 500).")
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}.")
-    bench = _open(benchmark)
+    bench = as_benchmark(benchmark)
     dataset = resolve_dataset(bench, dataset)
     hp = resolve_hp(bench, dataset, hp)
     if budget is None:
@@ -401,19 +426,17 @@ def _worker(
     settings: dict,
 ) -> list[SearchResult]:
     if not isinstance(target, Oracle):
-        target = oracle_for(algo, _cached_open(target), dataset, hp, metric)
+        target = oracle_for(algo, _opened(target), dataset, hp, metric)
     return [
         run_search(algo, target, budget, s, dataset=dataset, hp=hp, metric=metric, **settings) for s in seeds
     ]
 
 
-_OPENED: dict[str, Any] = {}
-
-
-def _cached_open(path: str) -> Any:
-    if path not in _OPENED:
-        _OPENED[path] = _open(path)
-    return _OPENED[path]
+@functools.lru_cache(maxsize=4)
+def _opened(path: str) -> Any:
+    """A worker process's Benchmark for a folder, opened once per process for all its chunks
+    (bounded: a long-lived worker that sees many benchmarks keeps the latest few)."""
+    return as_benchmark(path)
 
 
 def _runs_frame(results: dict[str, list[SearchResult]], evaluation: pd.DataFrame) -> pd.DataFrame:

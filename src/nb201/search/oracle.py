@@ -7,8 +7,10 @@ answers for *every* architecture and seed once, with the store's vectorized `met
 into dense arrays indexed by the official architecture index. A query is then two array
 reads.
 
-The cost of a query is the original `simulate_train_eval`: the training time of all
-epochs up to the one read, plus one validation pass (the mean validation time per epoch).
+The cost of a query is the original `simulate_train_eval`'s, `nb201.protocol.query_cost`:
+the training time of all epochs up to the one read, plus one validation pass (the mean
+validation time per epoch). Everything is read through `nb201.api.Benchmark`
+(`seed_table`, `indexes`, `default_hp`), never from the benchmark's files.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from nb201.protocol import SEARCH_HP, query_cost
 from nb201.space import NUM_ARCHS
 
 # (reward, cost) arrays for one epoch, both float64 [NUM_ARCHS, seeds], seeds packed.
@@ -42,6 +45,9 @@ class Oracle:
     num_epochs: int
     n_seeds: np.ndarray  # int64 [NUM_ARCHS]
     loader: Callable[[int], Column] | None = field(default=None, repr=False)
+    # The Benchmark the loader reads (None for `from_arrays`); `build_oracle`'s cache checks
+    # it, and holding it keeps the benchmark's id() from being reused while cached.
+    bench: Any = field(default=None, repr=False, compare=False)
     _columns: dict[int, Column] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -107,8 +113,8 @@ class Oracle:
         # Loaders hold memory maps; a pickled oracle carries the columns read so far.
         state = dict(self.__dict__)
         state["loader"] = None
+        state["bench"] = None  # the Benchmark it was read from (memory maps)
         state.pop("_lock")
-        state.pop("_bench", None)  # the Benchmark it was read from (memory maps)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -149,16 +155,15 @@ def build_oracle(
 ) -> Oracle:
     """The oracle for `dataset` (a split name) / `hp` of an opened `nb201.api.Benchmark`
     (or a benchmark folder), cached per benchmark so repeated runs pay once. `hp=None`:
-    "12" when the split has it, else its only hp."""
-    bench = _open(benchmark)
+    `resolve_hp` ("12" when the split has it, else its only hp)."""
+    bench = as_benchmark(benchmark)
     hp = resolve_hp(bench, dataset, hp)
     key = (id(bench), str(getattr(bench, "root", "")), dataset, str(hp), metric)
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
-        if hit is not None and hit.loader is not None and getattr(hit, "_bench", None) is bench:
+        if hit is not None and hit.loader is not None and hit.bench is bench:
             return hit
     oracle = _from_benchmark(bench, dataset, str(hp), metric)
-    oracle._bench = bench  # keeps id() unique while cached
     with _CACHE_LOCK:
         _CACHE[key] = oracle
         while len(_CACHE) > 16:  # a long session opening many benchmarks keeps the latest
@@ -166,7 +171,8 @@ def build_oracle(
     return oracle
 
 
-def _open(benchmark: Any) -> Any:
+def as_benchmark(benchmark: Any) -> Any:
+    """An opened `nb201.api.Benchmark` for a Benchmark (returned as is) or a folder/name."""
     if isinstance(benchmark, (str, Path)):
         from nb201.api import Benchmark
 
@@ -189,18 +195,16 @@ def _from_benchmark(bench: Any, split: str, hp: str, metric: str) -> Oracle:
                 f"{split}/{hp} has no {needed!r}, so queries cannot be charged to the simulated clock; "
                 "use a benchmark with timing metrics."
             )
-    indices = archs_of(bench, split, hp)
-    seeds = bench.seeds(split, hp)
+    indices = bench.indexes(split, hp)
     num_epochs = int(bench.num_epochs(split, hp))
 
     def read(name: str, epoch: int) -> np.ndarray:
-        full = np.full((NUM_ARCHS, len(seeds)), np.nan)
-        for k, s in enumerate(seeds):
-            full[indices, k] = bench.metrics(indices, name, epoch=epoch, seeds=s, dataset=split, hp=hp)
+        full = np.full((NUM_ARCHS, len(bench.seeds(split, hp))), np.nan)
+        full[indices] = bench.seed_table(name, split, hp, epoch=epoch)
         return full
 
     # An (arch, seed) run counts where its reward and its times exist at the last epoch
-    # (the store writes NaN for absent runs).
+    # (absent runs read as NaN).
     last = num_epochs - 1
     ok = np.isfinite(read(metric, last)) & np.isfinite(read("train-all-time", last))
     ok &= np.isfinite(read(f"{eval_set}-all-time", last))
@@ -208,10 +212,10 @@ def _from_benchmark(bench: Any, split: str, hp: str, metric: str) -> Oracle:
 
     def loader(epoch: int) -> Column:
         reward = read(metric, epoch)
-        cost = read("train-all-time", epoch) + read(f"{eval_set}-all-time", epoch) / (epoch + 1)
+        cost = query_cost(read("train-all-time", epoch), read(f"{eval_set}-all-time", epoch), epoch)
         return _pack(reward, order), _pack(cost, order)
 
-    return Oracle(split, hp, metric, num_epochs, n_seeds, loader)
+    return Oracle(split, hp, metric, num_epochs, n_seeds, loader, bench)
 
 
 def check_dataset(bench: Any, split: str, hp: str | None = None) -> None:
@@ -241,21 +245,21 @@ def resolve_dataset(bench: Any, dataset: str | None) -> str:
 
 
 def resolve_hp(bench: Any, split: str, hp: str | int | None) -> str:
-    """`hp`, or for None the paper's "12" when the split has it, else the split's only hp."""
+    """`hp`, or for None the search's default schedule (`Benchmark.default_hp(split,
+    "search")`: the paper's "12" when the split has it, else the split's only hp)."""
     check_dataset(bench, split)
-    hps = bench.hps(split)
     if hp is None:
-        if "12" in hps:
-            return "12"
-        if len(hps) == 1:
-            return hps[0]
-        raise KeyError(f"dataset {split!r} has several hp settings {hps} and no '12'; pass hp=... .")
+        try:
+            return bench.default_hp(split, "search")
+        except KeyError:
+            raise KeyError(
+                f"dataset {split!r} has several hp settings {bench.hps(split)} and no {SEARCH_HP!r}; "
+                "pass hp=... ."
+            ) from None
     check_dataset(bench, split, str(hp))
     return str(hp)
 
 
 def archs_of(bench: Any, split: str, hp: str) -> np.ndarray:
-    """Official indices of the architectures the (split, hp) sub-store holds."""
-    from nb201.store import open_substore, substore_name
-
-    return np.asarray(open_substore(Path(bench.root) / substore_name(split, str(hp))).archs, dtype=np.int64)
+    """Official indices of the architectures the (split, hp) sub-store holds (`Benchmark.indexes`)."""
+    return np.asarray(bench.indexes(split, str(hp)), dtype=np.int64)

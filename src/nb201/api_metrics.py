@@ -1,0 +1,162 @@
+"""`Benchmark`'s vectorised reads: `metrics`, many architectures in one numpy call.
+
+A search or an analysis asks for one metric of thousands of architectures at once; this
+part answers with one `np.take` from the flat memory map (precomputed strides, see
+`nb201.api_view._View`), so 100,000 lookups cost milliseconds. The per-architecture
+derived metrics (`ranking-score`, the zero-cost proxies; `nb201.ranking`) are read here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from nb201.api_view import _View, seed_mean
+from nb201.space import NUM_ARCHS
+from nb201.store.format import ALL_TIME_SUFFIX, StoreKeyError
+
+
+def _check_integers(name: str, value: Any) -> None:
+    """An epoch or seed argument must be integers: 1.7 or True must not quietly become 1."""
+    arr = np.asarray(value)
+    if isinstance(value, (bool, np.bool_)) or arr.dtype.kind not in "iu":
+        raise TypeError(f"{name}={value!r} is not an integer (or an array of integers); pass e.g. {name}=0.")
+
+
+# ---- issue 15: per-architecture derived metrics (ranking score, zero-cost proxies) ---------
+def _derived_metric(view: _View, metric: str, idx: np.ndarray) -> np.ndarray | None:
+    """`metric` from the per-architecture file named by meta.json's `ranking_metric`
+    (`ranking.parquet`, written by `nb201.ranking`: the ranking score and the proxies), one
+    value per architecture whatever the epoch or seed. None for stored per-epoch metrics."""
+    if metric in view.col or metric in view.aliases or metric == "arch_index":
+        return None
+    if "derived" not in view.__dict__:
+        name = view.sub.meta.get("ranking_metric", {}).get("file")
+        derived = None
+        if name and (view.sub.path / name).exists():
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(view.sub.path / name)
+            derived = {c: table.column(c).to_numpy() for c in table.column_names}
+            pos = np.full(NUM_ARCHS, -1, dtype=np.int64)
+            pos[derived["arch_index"]] = np.arange(len(derived["arch_index"]))
+            derived["arch_index"] = pos
+        view.__dict__["derived"] = derived
+    derived = view.__dict__["derived"]
+    if derived is None or metric not in derived:
+        return None
+    rows = derived["arch_index"][idx]
+    if len(rows) and rows.min() < 0:
+        raise StoreKeyError(f"{metric!r} is missing for some of these architectures in {view.sub.path}.")
+    return derived[metric][rows].astype(np.float64)
+
+
+def _rows_of(view: _View, idx: np.ndarray) -> np.ndarray:
+    """The store rows of official arch indices, with a descriptive error for one it lacks."""
+    if idx.dtype.kind not in "iu":
+        raise ValueError(f"indices must be integers (official arch indices); got dtype {idx.dtype}.")
+    if len(idx) and (idx.min() < 0 or idx.max() >= NUM_ARCHS):
+        raise ValueError(f"arch indices must lie in [0, {NUM_ARCHS - 1}].")
+    rows = view.row_of_np[idx]
+    if len(rows) and rows.min() < 0:
+        view.row(int(np.unique(idx[rows < 0])[0]))  # raises the descriptive error
+    return rows
+
+
+def _epochs_of(view: _View, epoch: Any, n: int, dataset: str) -> Any:
+    """The epoch to read: the last (None), one int, or one per index (checked integers in range)."""
+    if epoch is None:
+        return view.num_epochs - 1
+    _check_integers("epoch", epoch)
+    ep = np.asarray(epoch).reshape(-1) if np.ndim(epoch) else int(epoch)
+    if np.any(np.asarray(ep) < 0) or np.any(np.asarray(ep) >= view.num_epochs):
+        raise ValueError(f"epoch must lie in [0, {view.num_epochs - 1}] for {dataset!r} hp={view.hp!r}.")
+    if np.ndim(ep) and len(ep) not in (1, n):
+        raise ValueError(f"epoch has {len(ep)} entries for {n} indices; give one or one per index.")
+    return ep
+
+
+class VectorMetrics:
+    """`metrics` and its seed handling (mixed into `Benchmark`)."""
+
+    _hps: dict[str, list[str]]
+    _np_rng: np.random.Generator
+
+    # ---- vectorized ------------------------------------------------------------------
+    def metrics(
+        self,
+        indices: Sequence[int] | np.ndarray | int,
+        metric: str,
+        epoch: int | Sequence[int] | np.ndarray | None = None,
+        seeds: int | str | Sequence[int] | np.ndarray | None = None,
+        dataset: str | None = None,
+        hp: Any = None,
+    ) -> np.ndarray:
+        """`metric` for many archs at once: float64 array shaped like `indices`.
+
+        `metric` is a stored name (`x-valid-accuracy`, `train-all-time`, ...) or an
+        original-API key resolved per split (`valid-accuracy`, `test-loss`, ...; `*-per-time`
+        = all-time / (epoch+1)). `epoch`: None (last), an int, or one per index. `seeds`:
+        None averages each arch's seeds, an int selects that seed, `"random"` draws one per
+        index from the benchmark's RNG, an array gives one seed per index.
+        """
+        if dataset is None:
+            if len(self._hps) != 1:
+                raise StoreKeyError(f"pass dataset=...; this benchmark has {self.datasets}.")
+            dataset = next(iter(self._hps))
+        view = self._view(dataset, hp)
+        idx = np.asarray(indices)
+        shape = idx.shape
+        idx = idx.reshape(-1)
+        rows = _rows_of(view, idx)
+        derived = _derived_metric(view, metric, idx)  # ranking-score, proxies (nb201.ranking)
+        if derived is not None:
+            return derived.reshape(shape)
+        per_time = False
+        if metric.endswith("-per-time"):
+            per_time, metric = True, metric[: -len("-per-time")] + ALL_TIME_SUFFIX
+        col = view.col[view.metric(metric)]
+        ep = _epochs_of(view, epoch, len(rows), dataset)
+        if seeds is None:
+            out = seed_mean(view, rows, col, ep)
+        else:
+            spos = self._seed_positions(view, seeds, rows, dataset)
+            flat = rows * view.stride_arch + spos * view.stride_seed + ep * view.stride_epoch + col
+            out = view.flat.take(flat).astype(np.float64)
+        if per_time:
+            out = out / (np.asarray(ep) + 1)
+        return out.reshape(shape)
+
+    def _seed_positions(self, view: _View, seeds: Any, rows: np.ndarray, dataset: str) -> Any:
+        """Each index's seed position in the store: one drawn per index (`"random"`), one
+        given seed, or one seed per index."""
+        if isinstance(seeds, str):
+            if seeds != "random":
+                raise ValueError(
+                    f"invalid seeds={seeds!r}: use None (average), 'random', a seed, or an array."
+                )
+            if view.all_present:
+                return self._np_rng.integers(0, len(view.seeds), len(rows))
+            counts = view.counts[rows]
+            if len(counts) and counts.min() == 0:
+                raise StoreKeyError("some architectures have no completed run; cannot draw a seed for them.")
+            pick = (self._np_rng.random(len(rows)) * counts).astype(np.int64)
+            return view.pos_table[rows, pick]
+        _check_integers("seeds", seeds)
+        sarr = np.asarray(seeds).reshape(-1)
+        uniq = np.unique(sarr)
+        unknown = [int(s) for s in uniq if int(s) not in view.seed_pos]
+        if unknown:
+            raise StoreKeyError(
+                f"unknown seeds {unknown}; {dataset!r} hp={view.hp!r} has seeds {view.seeds}."
+            )
+        if len(sarr) not in (1, len(rows)):
+            raise ValueError(
+                f"seeds has {len(sarr)} entries for {len(rows)} indices; give one or one per index."
+            )
+        if len(uniq) == 1:
+            return view.seed_pos[int(uniq[0])]
+        upos = np.array([view.seed_pos[int(s)] for s in uniq], dtype=np.int64)
+        return upos[np.searchsorted(uniq, sarr)]
