@@ -534,6 +534,9 @@ def test_cli_errors_are_one_line_with_exit_2(monkeypatch, capsys, tmp_path, exc)
     assert cli.main(["query", str(tmp_path), "--info"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("nb201 query: error: ") and "Traceback" not in err
+    monkeypatch.setenv("NB201_DEBUG", "1")  # a suspected bug: the traceback, not one line
+    with pytest.raises(type(exc)):
+        cli.main(["query", str(tmp_path), "--info"])
 
 
 def test_cli_sweep_exits_non_zero_when_runs_failed(monkeypatch, capsys):

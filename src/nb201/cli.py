@@ -268,6 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:  # noqa: BLE001 - every error reaches the user as one line, exit 2
+        if os.environ.get("NB201_DEBUG"):  # a suspected bug: the whole traceback
+            raise
         print(f"nb201 {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
 
@@ -278,7 +280,9 @@ def _one_line(exc: BaseException) -> str:
     msg = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
     msg = "; ".join(line.strip() for line in msg.splitlines() if line.strip()) or "(no message)"
     expected = (ValueError, KeyError, FileNotFoundError, TimeoutError)
-    return msg if isinstance(exc, expected) else f"{type(exc).__name__}: {msg}"
+    if isinstance(exc, expected):
+        return msg
+    return f"{type(exc).__name__}: {msg} (NB201_DEBUG=1 shows the traceback)"
 
 
 if __name__ == "__main__":
