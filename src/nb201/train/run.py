@@ -216,21 +216,14 @@ def _train(
         epochs.append(row)
         scheduler.step()
         if epoch + 1 < config["epochs"]:
-            records.save_checkpoint(
-                ckpt_path,
-                {
-                    **records.progress_state(
-                        run_id,
-                        epochs,
-                        seconds + time.perf_counter() - t0,
-                        cpu_seconds + time.process_time() - c0,
-                    ),
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "generator": generator.get_state(),
-                },
-            )
+            state = {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "generator": generator.get_state(),
+            }
+            spent = (seconds + time.perf_counter() - t0, cpu_seconds + time.process_time() - c0)
+            records.save_checkpoint(ckpt_path, records.progress_state(run_id, epochs, *spent) | state)
     return epochs, failure, model, seconds, cpu_seconds
 
 

@@ -199,20 +199,9 @@ def run_search(spec: SearchSpec, out_dir: str | Path, num_threads: int | None = 
         for epoch in range(len(epochs), config["epochs"]):
             epochs.append(_epoch(method, data, epoch))
             if epoch + 1 < config["epochs"]:
-                save_checkpoint(
-                    ckpt,
-                    {
-                        **progress_state(
-                            run_id,
-                            epochs,
-                            earlier + time.perf_counter() - t0,
-                            earlier_cpu + time.process_time() - c0,
-                        ),
-                        "method": method.state_dict(),
-                        "generator": g.get_state(),
-                    },
-                    _CKPT_SCHEMA,
-                )
+                state = {"method": method.state_dict(), "generator": g.get_state()}
+                spent = (earlier + time.perf_counter() - t0, earlier_cpu + time.process_time() - c0)
+                save_checkpoint(ckpt, progress_state(run_id, epochs, *spent) | state, _CKPT_SCHEMA)
         record = {
             "schema": SEARCH_SCHEMA,
             "run_id": run_id,
