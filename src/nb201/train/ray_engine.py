@@ -306,7 +306,12 @@ class RayEngine:
         finally:
             if in_flight:  # the consumer stopped early: do not leave the cluster training
                 for ref in in_flight:
-                    ray.cancel(ref)
+                    # force: end the worker process rather than raise KeyboardInterrupt in it.
+                    # An interrupt can land inside an import (torch imports sympy lazily) and
+                    # leave a half-imported module in a worker that Ray would reuse, failing
+                    # the next task there ("module 'sympy' has no attribute 'core'"). Nothing
+                    # is lost: records and checkpoints are written by atomic rename.
+                    ray.cancel(ref, force=True)
         for rid, n in seen.items():
             for _ in range(n - 1):
                 first = finished.get(rid)
