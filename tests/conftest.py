@@ -5,8 +5,10 @@ NB201_REQUIRE_SHARED=1 so that absence fails loudly instead of passing silently.
 
 Tiers: `pytest -m "not slow"` (`make test-fast`) runs the units; the `slow` marker is set
 here, in one place, on whole files (notebooks under papermill, the Ray cluster, the
-committed CPU benchmark) and on every test that reads real data from `../shared`. The full
-suite (`make test`, what CI and the README run) includes them.
+committed CPU benchmark, the README run as written), on every test that reads real data
+from `../shared`, and on the few tests that kill and restart processes to prove
+resumability (each several seconds). The full suite (`make test`, what CI and the README
+run) includes them.
 """
 
 from __future__ import annotations
@@ -62,20 +64,41 @@ def calibration_csv_200() -> Path:
 
 
 # Files whose every test is slow: notebooks executed under papermill, a real Ray cluster,
-# the checks of the committed CPU benchmark.
-SLOW_FILES = ("test_notebooks*.py", "test_ray.py", "test_cifar10_cpu.py")
+# the checks of the committed CPU benchmark, the README's blocks run as written.
+SLOW_FILES = ("test_notebooks*.py", "test_ray.py", "test_cifar10_cpu.py", "test_readme.py")
 # Fixtures that hand a test real data from ../shared.
 REAL_DATA_FIXTURES = frozenset({"cifar10_jpeg_zip", "calibration_csv", "calibration_csv_200"})
 
 
-def is_slow(filename: str, fixturenames: tuple[str, ...] | list[str]) -> bool:
-    """The tier rule: in a slow file, or using real data."""
-    return any(fnmatch.fnmatch(filename, pattern) for pattern in SLOW_FILES) or bool(
-        REAL_DATA_FIXTURES.intersection(fixturenames)
+# Tests that kill, race or restart real processes (resume and concurrency guarantees).
+SLOW_TESTS = frozenset(
+    {
+        "test_search_killed_and_resumed_equals_uninterrupted",
+        "test_kill_during_aggregation_leaves_old_or_new_store",
+        "test_job_killed_mid_run_resumes_with_only_the_missing_archs",
+        "test_two_sweeps_at_once_train_each_run_once",
+        "test_two_aggregations_at_once_lose_no_run",
+        "test_resume_after_kill_gives_exactly_the_uninterrupted_numbers",
+    }
+)
+
+
+def is_slow(filename: str, fixturenames: tuple[str, ...] | list[str], name: str = "") -> bool:
+    """The tier rule: in a slow file, using real data, or one of the process-killing tests."""
+    return (
+        any(fnmatch.fnmatch(filename, pattern) for pattern in SLOW_FILES)
+        or bool(REAL_DATA_FIXTURES.intersection(fixturenames))
+        or name in SLOW_TESTS
     )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    names = {getattr(item, "originalname", item.name) for item in items}
+    stale = SLOW_TESTS - names
+    if stale and len(items) > 400:  # a whole-suite run: every listed test must still exist
+        raise pytest.UsageError(f"conftest.SLOW_TESTS names tests that no longer exist: {sorted(stale)}")
     for item in items:
-        if is_slow(item.path.name, getattr(item, "fixturenames", ())):
+        if is_slow(
+            item.path.name, getattr(item, "fixturenames", ()), getattr(item, "originalname", item.name)
+        ):
             item.add_marker(pytest.mark.slow)

@@ -122,3 +122,4 @@ def test_the_slow_tier_holds_notebooks_ray_and_real_data() -> None:
     assert is_slow("test_notebooks.py", []) and is_slow("test_ray.py", ["tmp_path"])
     assert is_slow("test_cifar10_cpu.py", []) and is_slow("test_data.py", ["cifar10_jpeg_zip"])
     assert not is_slow("test_data.py", ["tmp_path"]) and not is_slow("test_search.py", [])
+    assert is_slow("test_train.py", [], "test_resume_after_kill_gives_exactly_the_uninterrupted_numbers")
