@@ -277,14 +277,14 @@ def load_profile(name_or_path: str) -> Profile:
     for key in raw:
         if key not in _PROFILE_KEYS and key not in NOTEBOOKS:
             raise ConfigError(f"{path}: {key}: unknown key; known: {', '.join(_PROFILE_KEYS + NOTEBOOKS)}")
-    notebooks = _check_notebook_list(raw.get("notebooks", list(NOTEBOOKS[:4])), f"profile {name!r}")
+    notebooks = _check_notebook_list(raw.get("notebooks", list(NOTEBOOKS[:4])), f"{path}: profile {name!r}")
     params = {}
     for nb in [n for n in NOTEBOOKS if n in notebooks or n in raw]:
         params[nb] = asdict(from_table(NOTEBOOK_PARAMS[nb], raw.get(nb, {}), str(path), f"{nb}."))
     then = []
     for i, step in enumerate(raw.get("then", [])):
         follow = from_table(FollowUp, step, f"{path} [[then]] {i}")
-        _check_notebook_list(follow.only or [], f"profile {name!r}: [[then]]")
+        _check_notebook_list(follow.only or [], f"{path}: profile {name!r}: [[then]]")
         then.append({k: v for k, v in asdict(follow).items() if v is not None})
     out = str(raw.get("out", "reports"))
     return Profile(name, str(raw.get("description", "")), out, notebooks, params, then)
