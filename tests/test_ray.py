@@ -480,3 +480,25 @@ def _wait_for_idle_cluster(timeout: float = 60.0) -> None:
             return
         time.sleep(0.2)
     raise TimeoutError(f"the dead driver's tasks still hold CPUs after {timeout}s")
+
+
+def test_weight_sharing_searches_on_the_cluster_equal_local_runs(two_nodes, tmp_path, one_thread):
+    """Supernet searches (`nb201.wsnas.run_searches`) fan out over the same Ray engine as
+    training runs and give the records an in-process search gives."""
+    from nb201.wsnas import SearchSpec, run_search, run_searches
+
+    specs = [SearchSpec(m, "digits", "digits-valid", "digits", 777, {"epochs": 1}) for m in ("rsps", "enas")]
+    options = {"address": two_nodes.address, "num_cpus": 1}
+    records = run_searches(specs, tmp_path / "ray", engine="ray", engine_options=options)
+    drop = ("env", "wall_time", "cpu_time", "finished_at")
+    times = ("train-time", "valid-time", "derive-time", "epoch-time")
+
+    def numbers(rec: dict) -> dict:
+        out = {k: v for k, v in rec.items() if k not in drop}
+        out["epochs"] = [{k: v for k, v in e.items() if k not in times} for e in rec["epochs"]]
+        return out
+
+    for spec, rec in zip(specs, records):
+        assert rec["run_id"] == spec.run_id
+        assert numbers(rec) == numbers(run_search(spec, tmp_path / "local", num_threads=1))
+    assert ray.is_initialized(), "the engine left the driver's own connection open"

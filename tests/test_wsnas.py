@@ -22,6 +22,7 @@ from nb201.wsnas import (
     METHODS,
     Controller,
     SearchSpec,
+    SearchTask,
     resolve_search_config,
     run_search,
     unrolled_alpha_grad,
@@ -201,3 +202,25 @@ def test_supernet_evaluation_subset_mixes_the_classes() -> None:
     data = _Data(prepare_search_data(spec, config), config, torch.Generator().manual_seed(0))
     (batch,) = list(data.eval_batches())
     assert len(batch[1]) == 64 and len(set(batch[1].tolist())) >= 8
+
+
+def test_searches_through_the_sweep_engine_equal_direct_runs_and_resume(tmp_path: Path) -> None:
+    """`run_searches` dispatches `SearchTask`s through a sweep engine: records in spec order,
+    equal to `run_search` in process, finished searches skipped on a rerun, an expected
+    failure (missing data) reported by name after the others ran."""
+    from nb201.train.engine import LocalEngine
+    from nb201.wsnas import run_searches
+
+    specs = [_spec("rsps", epochs=1), _spec("gdas", epochs=1)]
+    records = run_searches(specs, tmp_path / "eng", engine_options={"num_threads": 1})
+    assert [r["run_id"] for r in records] == [s.run_id for s in specs]
+    for spec, rec in zip(specs, records):
+        assert _numbers(rec) == _numbers(run_search(spec, tmp_path / "direct", num_threads=1))
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "eng").glob("*.json")}
+    outcomes = list(LocalEngine().map([SearchTask(s) for s in specs], str(tmp_path / "eng")))
+    assert [o.status for o in outcomes] == ["skipped", "skipped"]
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "eng").glob("*.json")} == before
+    missing = SearchSpec("rsps", f"folder:{tmp_path / 'no-such'}", "x-valid", "digits", 777, {"epochs": 1})
+    with pytest.raises(RuntimeError, match=r"1 of 2 searches failed .*no-such"):
+        run_searches([missing, specs[0]], tmp_path / "eng")
+    assert not list((tmp_path / "eng").glob(f"{missing.run_id}*"))

@@ -144,6 +144,12 @@ class WeightSharingParams:
     )
     max_new: int = knob(10, "at most this many missing archs are trained", low=0)
     num_threads: int = knob(1, "torch threads per search / training", low=1)
+    engine: str = knob(
+        "local", "where the searches run: local (in-process) | ray (a Ray cluster)", choices=("local", "ray")
+    )
+    engine_options: dict[str, Any] = knob(
+        {}, "options of the Ray engine, e.g. {'address': 'auto', 'num_cpus': 2}"
+    )
     sidecar: str = knob("reports/06_weight_sharing.json", "this notebook's key numbers, as JSON")
 
 

@@ -436,7 +436,7 @@ def run_job(
     Returns counts `done`, `skipped`, `left` (not attempted because of the limit) and
     `failed` (expected failures, see `ProxyTask`; one line each in `failures`).
     """
-    from nb201.train.sweep import _make_engine
+    from nb201.train.sweep import make_engine
 
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -447,7 +447,7 @@ def run_job(
     counts: dict[str, Any] = {"done": 0, "skipped": len(tasks) - len(todo), "left": len(todo), "failed": 0}
     if not todo:
         return counts | {"failures": []}
-    runner = _make_engine(engine, engine_options) if isinstance(engine, str) else engine
+    runner = make_engine(engine, engine_options) if isinstance(engine, str) else engine
     start, failures = time.perf_counter(), []
     outcomes = runner.map(todo, str(work))
     try:

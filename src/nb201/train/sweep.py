@@ -96,7 +96,8 @@ def _as_pairs(datasets: str | Iterable[str | tuple[str, str]]) -> list[tuple[str
     return list(dict.fromkeys(pairs))
 
 
-def _make_engine(engine: str | Engine, options: dict[str, Any] | None) -> Engine:
+def make_engine(engine: str | Engine, options: dict[str, Any] | None) -> Engine:
+    """`"local"`, `"ray"` (with its options) or an engine object, as the engine to map work on."""
     options = dict(options or {})
     if engine == "local":
         return LocalEngine(**options)
@@ -166,7 +167,7 @@ def sweep(
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     seed_list, arch_list, pairs = _checked_inputs(archs, datasets, preset, seeds, fidelity, data_root)
-    runner = _make_engine(engine, engine_options)
+    runner = make_engine(engine, engine_options)
 
     def spec(a: Arch, dataset: str, split: str, seed: int) -> RunSpec:
         return RunSpec(str(a), dataset, split, preset, seed, dict(fidelity or {}), data_root, save_weights)

@@ -14,7 +14,7 @@ from nb201.wsnas.config import (
     search_preset_names,
 )
 from nb201.wsnas.methods import METHOD_CLASSES, Controller, gumbel_hard, make_method, unrolled_alpha_grad
-from nb201.wsnas.run import load_search_records, read_search_record, run_search
+from nb201.wsnas.run import SearchTask, load_search_records, read_search_record, run_search, run_searches
 
 __all__ = [
     "METHODS",
@@ -22,6 +22,7 @@ __all__ = [
     "SEARCH_KNOBS",
     "Controller",
     "SearchSpec",
+    "SearchTask",
     "gumbel_hard",
     "load_search_preset",
     "load_search_records",
@@ -29,6 +30,7 @@ __all__ = [
     "read_search_record",
     "resolve_search_config",
     "run_search",
+    "run_searches",
     "search_preset_names",
     "unrolled_alpha_grad",
 ]

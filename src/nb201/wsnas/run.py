@@ -12,9 +12,10 @@ tensors and plain containers only, read with `torch.load(weights_only=True)`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from nb201.fsutil import atomic_write_json
 from nb201.space import EDGES, OPS
 from nb201.supernet import Supernet, ids_to_arch
 from nb201.train import loop
+from nb201.train.outcome import RunOutcome
 from nb201.train.records import load_checkpoint, progress_state, save_checkpoint
 from nb201.train.run import _torch_settings
 from nb201.util import utc_stamp
@@ -221,6 +223,75 @@ def run_search(spec: SearchSpec, out_dir: str | Path, num_threads: int | None = 
         atomic_write_json(path, record, indent=1, allow_nan=False)
     ckpt.unlink(missing_ok=True)
     return record
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchTask:
+    """One search as an engine task (`nb201.train.engine.Task`), so searches run on the
+    sweep's engines (in process, or fanned out over a Ray cluster) with the same rules as
+    training runs: the record is the one result file, present means done, an expected
+    failure (out of memory, a missing file) is a `failed` outcome, a bug raises."""
+
+    spec: SearchSpec
+
+    @property
+    def run_id(self) -> str:
+        return self.spec.run_id
+
+    def result_path(self, out_dir: str | Path) -> Path:
+        return record_path(out_dir, self.spec.run_id)
+
+    def run(
+        self, out_dir: str | Path, num_threads: int | None = None, device: str | None = None
+    ) -> RunOutcome:
+        path = self.result_path(out_dir)
+        if path.exists():
+            return RunOutcome(self.run_id, "skipped", None, 0.0, str(path))
+        wall, cpu = time.perf_counter(), time.process_time()
+        run_search(self.spec, out_dir, num_threads=num_threads)  # searches run on CPU (device unused)
+        return RunOutcome(
+            self.run_id, "ok", None, time.perf_counter() - wall, str(path), time.process_time() - cpu
+        )
+
+
+def run_searches(
+    specs: Sequence[SearchSpec],
+    out_dir: str | Path,
+    engine: str | Any = "local",
+    engine_options: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Run (resume, or skip) every search of `specs` through a sweep engine and return their
+    records in the order of `specs`: `"local"` (in process; options e.g. `{"num_threads":
+    1}`), `"ray"` (`RayEngine(**engine_options)`, e.g. `{"address": "auto", "num_cpus": 2}`;
+    `out_dir` must be on a file system every node mounts) or an engine object.
+
+    Every spec's settings are checked before any search starts. Searches that fail for an
+    expected reason are retried by the next call; this one raises, naming them."""
+    from nb201.train.sweep import make_engine
+
+    out = Path(out_dir).expanduser().resolve()  # Ray workers do not share the driver's cwd
+    out.mkdir(parents=True, exist_ok=True)
+    here = str(Path.cwd())
+    tasks = []
+    for spec in specs:
+        spec.config  # noqa: B018 - bad settings raise here, before any engine starts
+        relative = spec.dataset.startswith("folder:") and not Path(spec.dataset[7:]).is_absolute()
+        if spec.data_root is None and relative:  # a relative folder means the same on every node
+            spec = dataclasses.replace(spec, data_root=here)
+        tasks.append(SearchTask(spec))
+    runner = make_engine(engine, engine_options) if isinstance(engine, str) else engine
+    try:
+        failed = [
+            f"{o.run_id}: {(o.reason or '').splitlines()[0]}"
+            for o in runner.map(tasks, str(out))
+            if o.status == "failed"
+        ]
+    finally:
+        if isinstance(engine, str) and hasattr(runner, "close"):
+            runner.close()
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(tasks)} searches failed (rerun to retry them): {failed}")
+    return [read_search_record(record_path(out, s.run_id)) for s in specs]
 
 
 def read_search_record(path: str | Path) -> dict[str, Any]:
