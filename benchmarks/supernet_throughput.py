@@ -163,7 +163,7 @@ def _original(method: str, C: int, N: int, config: dict) -> Callable[[tuple, tup
 def _ours(method: str, C: int, N: int, config: dict) -> Callable[[tuple, tuple], None]:
     net = Supernet(10, C=C, N=N, track_running_stats=config["track_running_stats"])
     m = make_method(method, net, config, torch.Generator().manual_seed(0))
-    return lambda train, valid: m.step(train, lambda: valid)
+    return lambda train, valid: m.step(train, lambda size=None: valid)
 
 
 def measure(method: str, size: str, steps: int, batch: int | None) -> tuple[float, float]:
@@ -171,12 +171,10 @@ def measure(method: str, size: str, steps: int, batch: int | None) -> tuple[floa
     preset, px = SIZES[size]
     config = resolve_search_config(method, preset)
     C, N = config["C"], config["N"]
-    b, vb = batch or config["batch_size"], config["valid_batch_size"]
+    b, vb = batch or config["batch_size"], config["arch_batch_size"]
     g = torch.Generator().manual_seed(0)
     train = (torch.randn(b, 3, px, px, generator=g), torch.randint(10, (b,), generator=g))
     valid = (torch.randn(vb, 3, px, px, generator=g), torch.randint(10, (vb,), generator=g))
-    if method in ("rsps", "setn"):  # their valid batch serves scoring only, not the step
-        valid = (valid[0][:b], valid[1][:b])
     torch.manual_seed(0)
     impls = {"ours": _ours(method, C, N, config), "original": _original(method, C, N, config)}
     times: dict[str, list[float]] = {k: [] for k in impls}

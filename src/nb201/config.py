@@ -286,7 +286,10 @@ class SearchConfig:
 
     epochs: int = knob(help="search epochs", **INT_POS)
     batch_size: int = knob(help="training batch size (weights)", **INT_POS)
-    valid_batch_size: int = knob(help="batch size of the valid half (architecture steps)", **INT_POS)
+    valid_batch_size: int = knob(help="batch size of the valid half when scoring candidates", **INT_POS)
+    # the original pairs each training batch with a valid batch of the same size for the
+    # architecture step (its search loader) and scores candidates with a larger valid batch
+    arch_batch_size: int = knob(help="batch size of the valid half in architecture steps", **INT_POS)
     lr_period: int = knob(help="ENAS warm-restart period in epochs (0: one cosine over all)", **NONNEG)
     C: int = knob(help="channels of the supernet's first stage", **INT_POS)
     N: int = knob(help="cells per stage of the supernet", **INT_POS)

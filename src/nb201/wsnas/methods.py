@@ -35,7 +35,7 @@ from nb201.space import NUM_ARCHS, Arch, all_archs
 from nb201.supernet import NUM_EDGES, NUM_OPS, Supernet
 
 Batch = tuple[torch.Tensor, torch.Tensor]
-NextValid = Callable[[], Batch]  # draws the next random valid batch
+NextValid = Callable[..., Batch]  # the next random valid batch: `next_valid(size=valid_batch_size)`
 
 
 def random_arch(generator: torch.Generator) -> list[int]:
@@ -169,6 +169,7 @@ class Method:
     def __init__(self, net: Supernet, config: dict[str, Any], generator: torch.Generator) -> None:
         self.net, self.config, self.g = net, config, generator
         self.clip = config["grad_clip"]
+        self.arch_batch = config["arch_batch_size"]  # architecture steps; scoring uses valid_batch_size
         self.w_optimizer = torch.optim.SGD(
             net.parameters(),
             lr=config["lr"],
@@ -288,7 +289,7 @@ class DartsV1(Method):
 
     def step(self, train: Batch, next_valid: NextValid) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.weight_step(train, lambda x: self.mixture(x, detach=True))
-        self.arch_step(next_valid(), self.mixture)
+        self.arch_step(next_valid(self.arch_batch), self.mixture)
         return out
 
     def eval_forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -300,7 +301,9 @@ class DartsV2(DartsV1):
 
     def step(self, train: Batch, next_valid: NextValid) -> tuple[torch.Tensor, torch.Tensor]:
         self.net.train()
-        grad, _ = unrolled_alpha_grad(self.net, self.alpha, self.w_optimizer, train, next_valid())
+        grad, _ = unrolled_alpha_grad(
+            self.net, self.alpha, self.w_optimizer, train, next_valid(self.arch_batch)
+        )
         self.a_optimizer.zero_grad(set_to_none=True)
         self.alpha.grad = grad
         self.a_optimizer.step()
@@ -321,7 +324,7 @@ class GDAS(Method):
 
     def step(self, train: Batch, next_valid: NextValid) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.weight_step(train, lambda x: self.hard(x, detach=True))
-        self.arch_step(next_valid(), self.hard)
+        self.arch_step(next_valid(self.arch_batch), self.hard)
         return out
 
     def eval_forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -334,7 +337,7 @@ class SETN(Method):
     def step(self, train: Batch, next_valid: NextValid) -> tuple[torch.Tensor, torch.Tensor]:
         ids = random_arch(self.g)
         out = self.weight_step(train, lambda x: self.net(x, arch=ids))
-        self.arch_step(next_valid(), self.mixture)
+        self.arch_step(next_valid(self.arch_batch), self.mixture)
         return out
 
     def eval_forward(self, x: torch.Tensor) -> torch.Tensor:

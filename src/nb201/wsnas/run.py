@@ -87,8 +87,9 @@ class _Data:
             idx = perm[s * b : (s + 1) * b]
             yield self.augment(self.p.train_x[idx], self.g), self.p.train_y[idx]
 
-    def next_valid(self) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.randint(self.vx.shape[0], (self.c["valid_batch_size"],), generator=self.g)
+    def next_valid(self, size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """A random valid batch of `size` images (default `valid_batch_size`, for scoring)."""
+        idx = torch.randint(self.vx.shape[0], (size or self.c["valid_batch_size"],), generator=self.g)
         return self.augment(self.vx[idx], self.g), self.vy[idx]
 
     def eval_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
