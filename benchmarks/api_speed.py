@@ -4,7 +4,7 @@
 
 1. Builds a full-size synthetic benchmark (15,625 archs x 3 seeds x 200 epochs x the
    original per-epoch metrics: train / x-valid / x-test / ori-test loss, accuracy, time;
-   the values are random, only their size matters) with `nb201.store.write_benchmark`,
+   the values are random, only their size matters) with `nb201.benchmark.store.write_benchmark`,
    and the same data for `nas_201_api` built with its own classes (`ArchResults`,
    `ResultsCount`) and saved in the official `.pth` layout.
 2. In fresh subprocesses (so RSS and open times are honest) opens each, and times
@@ -57,7 +57,7 @@ class _Synthetic:
 
 
 def build_ours(root: Path, tidy: bool) -> float:
-    from nb201.store import write_benchmark
+    from nb201.benchmark.store import write_benchmark
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(0)
@@ -153,7 +153,7 @@ def rss_mb(field="VmRSS:"):
 which, path, n_archs = sys.argv[1], sys.argv[2], int(sys.argv[3])
 res = {}
 if which == "ours":
-    from nb201.api import Benchmark
+    from nb201.benchmark import Benchmark
     res["rss_imports_mb"] = rss_mb()
     res["anon_imports_mb"] = rss_mb("RssAnon:")
     t0 = time.perf_counter()

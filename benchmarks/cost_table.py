@@ -1,6 +1,6 @@
 """Time to build the 15,625-row cost table, against the 60 s target and the naive way.
 
-Ours: `nb201.cost.table` cold (empty cache directory, in-process caches cleared) and
+Ours: `nb201.space.cost.table` cold (empty cache directory, in-process caches cleared) and
 from its Parquet cache. Reference: what PyTorch's `FlopCounterMode` takes when run on
 the whole network of every architecture, measured on a sample and extrapolated.
 
@@ -18,8 +18,9 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from nb201 import cost, space
-from nb201.model import build_network
+from nb201 import space
+from nb201.space import cost
+from nb201.space.model import build_network
 
 TARGET_S = 60.0
 

@@ -6,13 +6,13 @@
 1. Builds (once; reused when present) a full-size synthetic benchmark with the store's
    writer: 15,625 archs x 3 seeds, `cifar10-valid` with the 12- and 200-epoch schedules
    and `cifar10` with 200 epochs (x-valid / ori-test accuracy and per-epoch times;
-   accuracies follow `nb201.search.synthetic`'s additive model, ~110 queries per run).
+   accuracies follow `synthetic`'s additive model, ~110 queries per run).
 2. Times `run_experiment([algo], runs=500)` for RS, REA and REINFORCE, and BOHB on
    `--bohb-runs` runs scaled linearly to 500 (labelled).
 3. Side by side, the reference: the original scripts' loop (`exps/algos/RANDOM.py`:
    Python `random` over arch strings, and per query `query_index_by_arch` plus
    `get_more_info(index, "cifar10-valid", None, hp="12", is_random=True)`, as the
-   original `train_and_eval`) against the same benchmark through `nb201.api.Benchmark`,
+   original `train_and_eval`) against the same benchmark through `nb201.benchmark.api.Benchmark`,
    on `--ref-runs` runs scaled to 500.
 
 Target (issue 6): under 60 s per algorithm for 500 runs. The machine may be shared:
@@ -31,7 +31,7 @@ TARGET_S = 60.0
 
 
 def build(root: Path) -> float:
-    from nb201.search.synthetic import write_synthetic
+    from synthetic import write_synthetic
 
     marker = root / "cifar10__200" / "meta.json"
     if marker.exists():
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=1)
     args = ap.parse_args(argv)
 
-    from nb201.api import Benchmark
+    from nb201.benchmark import Benchmark
     from nb201.search import build_oracle, evaluation_table, run_experiment
 
     built = build(args.dir)

@@ -1,6 +1,6 @@
 """Supernet training steps: nb201.wsnas against the original code, side by side.
 
-For each method, one training step of ours (`nb201.wsnas.methods`, on `nb201.supernet`)
+For each method, one training step of ours (`nb201.wsnas.methods`, on `nb201.wsnas.supernet`)
 and of the original (xautodl's `cell_searchs` search models driven by the step code of
 AutoDL-Projects `exps/NAS-Bench-201-algos/*.py`, transcribed below) on the same random
 batch, same C/N/batch/threads. Steps alternate between the two implementations in rounds,
@@ -26,8 +26,8 @@ import torch
 from torch import nn
 
 from nb201.space import OPS
-from nb201.supernet import Supernet
 from nb201.wsnas import METHODS, make_method, resolve_search_config
+from nb201.wsnas.supernet import Supernet
 
 SIZES = {"paper": ("paper", 32), "cheap": ("cpu-cifar", 16)}
 

@@ -36,8 +36,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from nb201 import data as nbdata
-from nb201.model import build_network
 from nb201.space import Arch
+from nb201.space.model import build_network
 from nb201.train import loop
 
 REPO = Path(__file__).resolve().parents[1]

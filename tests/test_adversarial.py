@@ -25,10 +25,10 @@ import pytest
 import torch
 
 from nb201 import cli
-from nb201.api import Benchmark
+from nb201.benchmark import Benchmark
+from nb201.benchmark.store import StoreError, open_substore
+from nb201.benchmark.store.aggregate import InvalidRecordsError, aggregate
 from nb201.space import Arch
-from nb201.store import StoreError, open_substore
-from nb201.store.aggregate import InvalidRecordsError, aggregate
 from nb201.train import RunSpec, SweepSummary, loop, records, resolve_config, run_one
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -264,7 +264,7 @@ def test_problems_accepted_once_are_reported_but_not_raised_again(tmp_path):
 CHILD_AGG = textwrap.dedent(
     """
     import sys, time, pathlib
-    from nb201.store.aggregate import aggregate
+    from nb201.benchmark.store.aggregate import aggregate
     recs, out, go = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
     print("ready", flush=True)
     while not go.exists():
@@ -286,7 +286,7 @@ def _child(*args: str) -> subprocess.Popen:
 LOOP_AGG = textwrap.dedent(
     """
     import sys, time, pathlib
-    from nb201.store.aggregate import aggregate
+    from nb201.benchmark.store.aggregate import aggregate
     recs, base, trials = sys.argv[1], pathlib.Path(sys.argv[2]), int(sys.argv[3])
     print("ready", flush=True)
     for t in range(trials):  # imports once, then one aggregation per trial on a go signal
@@ -525,12 +525,12 @@ def test_strict_arguments(bench):
 
 @pytest.mark.parametrize("exc", [OSError("disk on fire"), IndexError("i"), TypeError("t"), RuntimeError("r")])
 def test_cli_errors_are_one_line_with_exit_2(monkeypatch, capsys, tmp_path, exc):
-    import nb201.api
+    import nb201.benchmark.api
 
     def boom(*a, **k):
         raise exc
 
-    monkeypatch.setattr(nb201.api.Benchmark, "open", boom)
+    monkeypatch.setattr(nb201.benchmark.api.Benchmark, "open", boom)
     assert cli.main(["query", str(tmp_path), "--info"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("nb201 query: error: ") and "Traceback" not in err

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from nb201.api import Benchmark
+from nb201.benchmark import Benchmark
+from nb201.benchmark.store import StoreKeyError, write_benchmark
+from nb201.benchmark.store.aggregate import aggregate, hp_label
 from nb201.space import NUM_ARCHS, Arch
-from nb201.store import StoreKeyError, write_benchmark
-from nb201.store.aggregate import aggregate, hp_label
 
 ARCHS = [Arch.from_index(i) for i in (11472, 1462, 300)]
 DEGENERATE = next(a for a in (Arch.from_index(i) for i in range(200)) if a.is_degenerate())
@@ -365,7 +365,7 @@ def test_cli_query(trained, capsys):
 def test_simulate_train_eval_reads_latency_when_the_cost_split_lacks_the_hp(tmp_path) -> None:
     """The search reads cifar10-valid at hp 12; the cifar10 split holds only hp 200, and its
     latency (a property of the network, not the schedule) must still be found."""
-    from nb201.search.synthetic import write_synthetic
+    from synthetic import write_synthetic
 
     root = write_synthetic(tmp_path / "b", archs=[0, 1, 2, 11472], seeds=(777,))
     bench = Benchmark.open(root)

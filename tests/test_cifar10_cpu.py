@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from nb201.api import Benchmark
-from nb201.fidelity import load_calibration
+from nb201.benchmark import Benchmark
+from nb201.benchmark.store import list_substores, open_substore
+from nb201.benchmark.store.aggregate import aggregate
+from nb201.fidelity.study import load_calibration
 from nb201.space import Arch
-from nb201.store import list_substores, open_substore
-from nb201.store.aggregate import aggregate
 from nb201.train.config import load_preset
 
 BENCH = REPO / "data" / "benchmarks" / "cifar10-cpu"
@@ -72,7 +72,7 @@ def test_store_is_what_the_committed_records_aggregate_to(sub, tmp_path):
     assert np.array_equal(fresh.archs, sub.archs) and np.array_equal(fresh.present, sub.present)
     assert fresh.metrics == sub.metrics
     np.testing.assert_array_equal(fresh.data, sub.data)
-    # nb201.ranking's post-step (notebook 07) adds the ranking cost to the aggregated compute
+    # nb201.fidelity.ranking's post-step (notebook 07) adds the ranking cost to the aggregated compute
     ranking_keys = ("ranking_core_seconds_per_arch", "total_core_seconds_per_arch")
     aggregated = {k: v for k, v in sub.meta["compute"].items() if k not in ranking_keys}
     assert json.loads(json.dumps(fresh.meta["compute"])) == aggregated

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from nb201.api import Benchmark
-from nb201.importers import ImportFormatError, detect_kind, import_official
+from nb201.benchmark import Benchmark
+from nb201.benchmark.importers import ImportFormatError, detect_kind, import_official
 from nb201.space import Arch, all_archs
 
 nas_api = pytest.importorskip("nas_201_api")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from nb201.benchmark.store.aggregate import aggregate
 from nb201.pipeline import run_pipeline
 from nb201.space import Arch
-from nb201.store.aggregate import aggregate
 from nb201.train import sweep
 from nb201.wsnas import METHODS
 

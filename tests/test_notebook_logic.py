@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from nb201 import analysis, reports
-from nb201 import fidelity as fid
-from nb201 import ranking as R
-from nb201.api import Benchmark
+from nb201.benchmark import Benchmark, analysis
+from nb201.benchmark.store import write_benchmark
+from nb201.fidelity import ranking as R
+from nb201.fidelity import study as fid
+from nb201.pipeline import reports
 from nb201.search.experiment import evaluation_table
 from nb201.space import OPS, Arch
-from nb201.store import write_benchmark
 from nb201.train import select_records
 from nb201.wsnas import evaluate as wse
 

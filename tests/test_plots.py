@@ -1,4 +1,4 @@
-"""The reports' figures (`nb201.plots`) draw what they are given: one panel per set or
+"""The reports' figures (`nb201.pipeline.plots`) draw what they are given: one panel per set or
 pair, one line per run or method, one point per architecture."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nb201 import plots
+from nb201.pipeline import plots
 from nb201.space import OPS
 
 

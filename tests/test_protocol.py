@@ -1,4 +1,4 @@
-"""nb201.protocol: one clock, one query-cost rule and one default-schedule rule, shared by the
+"""nb201.benchmark.protocol: one clock, one query-cost rule and one default-schedule rule, shared by the
 query API (`Benchmark.simulate_train_eval`), the search (`SearchEnv`, the oracle, the default
 budget) and the analyses; and the `Benchmark` columns they read instead of opening files."""
 
@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from synthetic import write_synthetic
 
-from nb201.api import Benchmark
-from nb201.protocol import HP_PURPOSES, SimulatedClock, default_hp, query_cost
+from nb201.benchmark import Benchmark
+from nb201.benchmark.protocol import HP_PURPOSES, SimulatedClock, default_hp, query_cost
+from nb201.benchmark.store import write_benchmark
 from nb201.search import SearchEnv, build_oracle, run_experiment
 from nb201.search.experiment import MIN_QUERIES, PAPER_QUERIES, default_budget
-from nb201.search.synthetic import write_synthetic
 from nb201.space import NUM_ARCHS
-from nb201.store import write_benchmark
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "nb201"
 ARCHS = np.sort(np.random.default_rng(5).choice(NUM_ARCHS, size=120, replace=False))
@@ -159,12 +159,12 @@ def test_key_numbers_are_what_the_report_sidecar_holds(bench):
 
 def test_search_and_analysis_never_open_benchmark_files():
     """They ask `Benchmark`, so they also work on a benchmark that is not a local folder."""
-    files = [SRC / "analysis.py", *sorted((SRC / "search").glob("*.py"))]
+    files = [SRC / "benchmark" / "analysis.py", *sorted((SRC / "search").glob("*.py"))]
     for path in files:
         names = {
             alias.name
             for node in ast.walk(ast.parse(path.read_text()))
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("nb201.store")
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("nb201.benchmark.store")
             for alias in node.names
         }
         assert not names & {"open_substore", "substore_name", "Substore"}, path

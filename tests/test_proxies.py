@@ -1,4 +1,4 @@
-"""Zero-cost proxies (`nb201.proxies`) against hand-computed values on tiny networks, against
+"""Zero-cost proxies (`nb201.fidelity.proxies`) against hand-computed values on tiny networks, against
 the published implementations run on the original `TinyNetwork`, and per-seed determinism."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from nb201 import proxies as P
-from nb201.model import build_network
+from nb201.fidelity import proxies as P
 from nb201.space import Arch
+from nb201.space.model import build_network
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -292,7 +292,7 @@ def test_job_killed_mid_run_resumes_with_only_the_missing_archs(tmp_path, monkey
     cmd = [
         sys.executable,
         "-m",
-        "nb201.proxies",
+        "nb201.fidelity.proxies",
         *args,
         "--work-dir",
         str(work),

@@ -1,4 +1,4 @@
-"""The whole-space proxy tables through `nb201.proxy_tables.lookup` and `Benchmark.proxies`:
+"""The whole-space proxy tables through `nb201.fidelity.tables.lookup` and `Benchmark.proxies`:
 a held arch reads its own Parquet row, any other arch its functional class's representative
 (costs exact), degenerate cells NaN, and unknown sizes fail naming what exists."""
 
@@ -15,8 +15,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from nb201 import proxy_tables as T
-from nb201.api import Benchmark
+from nb201.benchmark import Benchmark
+from nb201.fidelity import tables as T
 from nb201.space import Arch, all_archs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,7 +37,7 @@ def bench() -> Benchmark:
 def _member_outside(parquet: pd.DataFrame, differing_cost: bool) -> tuple[int, int]:
     """(arch not in the table, the table's representative of its class), optionally one whose
     parameter count differs from the representative's (dead edges)."""
-    from nb201.cost import count_params
+    from nb201.space.cost import count_params
 
     reps = parquet.reset_index().sort_values("index").drop_duplicates("functional_key")
     rep_of = dict(zip(reps["functional_key"], reps["index"]))
@@ -62,7 +62,7 @@ def test_an_arch_in_the_table_reads_its_parquet_row(parquet, bench):
 
 
 def test_a_class_member_gets_its_representatives_proxies_and_its_own_costs(parquet, bench):
-    from nb201.cost import count_flops, count_params
+    from nb201.space.cost import count_flops, count_params
 
     index, rep = _member_outside(parquet, differing_cost=True)
     assert Arch.from_index(index).functional_key() == parquet.loc[rep, "functional_key"]
@@ -113,7 +113,7 @@ def test_tables_are_found_in_nb201_data_dir_first(tmp_path, monkeypatch, parquet
 
 def test_reading_tables_does_not_import_torch():
     code = (
-        "import sys; from nb201.api import Benchmark; "
+        "import sys; from nb201.benchmark import Benchmark; "
         "b = Benchmark.open('data/benchmarks/cifar10-cpu'); v = b.proxies([0, 7209]); "
         "assert len(v) == 2; print('torch' in sys.modules)"
     )

@@ -1,4 +1,4 @@
-"""The ranking study (`nb201.ranking`): run records are filtered by fidelity, fitted
+"""The ranking study (`nb201.fidelity.ranking`): run records are filtered by fidelity, fitted
 rankers are scored only out-of-fold, costs are counted, and the committed benchmark carries
 its `ranking-score` through `Benchmark.metrics`."""
 
@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from nb201 import ranking as R
-from nb201.api import Benchmark
-from nb201.proxies import ALL, PROXIES, assemble
-from nb201.store.format import refresh_manifest
+from nb201.benchmark import Benchmark
+from nb201.benchmark.store.format import refresh_manifest
+from nb201.fidelity import ranking as R
+from nb201.fidelity.proxies import ALL, PROXIES, assemble
 from nb201.train.config import resolve_config
 
 BENCH = REPO / "data" / "benchmarks" / "cifar10-cpu"

@@ -156,8 +156,8 @@ def test_two_node_sweep_matches_local_engine(two_nodes, local_reference, tmp_pat
 
 def _assert_same_benchmark(out: Path, local_reference: dict[str, dict], tmp_path: Path) -> None:
     """The benchmark built from the Ray records equals the one from the local records."""
-    from nb201.store import list_substores, open_substore
-    from nb201.store.aggregate import aggregate
+    from nb201.benchmark.store import list_substores, open_substore
+    from nb201.benchmark.store.aggregate import aggregate
 
     local_dir = tmp_path / "local-runs"
     local_dir.mkdir()
@@ -366,12 +366,12 @@ def test_a_run_that_raises_is_a_failed_outcome_and_the_others_go_on(cluster, tmp
 
 
 def test_proxy_job_on_the_cluster_equals_direct_computation_and_resumes(two_nodes, tmp_path, one_thread):
-    """The proxy table job (`nb201.proxies.ProxyTask` through the same engine): stopped after
+    """The proxy table job (`nb201.fidelity.proxies.ProxyTask` through the same engine): stopped after
     its first architecture, then rerun, it computes only the missing ones, each equal to the
     in-process computation; an expected failure is a `failed` outcome without a file."""
     from test_proxies import JOB, TINY, direct_values
 
-    from nb201 import proxies as P
+    from nb201.fidelity import proxies as P
 
     work, options = tmp_path / "proxies", {"address": two_nodes.address, "num_cpus": 1}
     first = P.run_job(JOB, work, "digits", TINY, limit_seconds=0.0, engine="ray", engine_options=options)

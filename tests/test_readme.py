@@ -162,8 +162,8 @@ def test_the_official_archive_profile_rebuilds_the_committed_benchmarks_architec
     assert prof.params["01_train"]["dataset"] == "cifar10"
     assert prof.params["01_train"]["archs"] == "benchmark:data/benchmarks/cifar10-cpu"
     assert prof.params["01_train"]["preset"] == load_profile("cifar10-cpu").params["01_train"]["preset"]
-    from nb201.analysis import select_archs
-    from nb201.api import Benchmark
+    from nb201.benchmark import Benchmark
+    from nb201.benchmark.analysis import select_archs
 
     committed = Benchmark.open(REPO / "data" / "benchmarks" / "cifar10-cpu")
     archs = select_archs(f"benchmark:{committed.root}")

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nb201 import analysis
-from nb201 import fidelity as fid
+from nb201.benchmark import analysis
+from nb201.fidelity import study as fid
 
 
 def no_signal_table(n: int = 24, seed: int = 3) -> pd.DataFrame:
@@ -132,7 +132,7 @@ def test_unknown_methods_are_refused(method):
 def test_parameter_table_lists_every_parameter_the_executed_notebook_used():
     import nbformat
 
-    from nb201 import reports
+    from nb201.pipeline import reports
 
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell(
@@ -191,7 +191,7 @@ def test_progress_outside_a_terminal_updates_every_few_seconds_at_most(tmp_path)
 
     from tqdm import tqdm
 
-    from nb201.reports import PROGRESS_INTERVAL_S, progress_options
+    from nb201.pipeline.reports import PROGRESS_INTERVAL_S, progress_options
 
     log = io.StringIO()  # a redirected log: not a tty
     opts = progress_options(log)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from synthetic import write_synthetic
 
-from nb201.api import Benchmark
+from nb201.benchmark import Benchmark
 from nb201.search import (
     ALGORITHMS,
     PAPER_RESULTS,
@@ -27,7 +28,6 @@ from nb201.search import (
 from nb201.search.base import ALGORITHMS as REGISTRY
 from nb201.search.rea import mutate
 from nb201.search.reinforce import _Adam
-from nb201.search.synthetic import write_synthetic
 from nb201.space import NUM_ARCHS, Arch
 
 PAPER_ALGOS = ["RS", "REA", "REINFORCE", "BOHB"]

@@ -15,10 +15,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nb201.api import Benchmark
+from nb201.benchmark import Benchmark
+from nb201.benchmark.store import StoreError, open_substore, provenance, write_benchmark
+from nb201.benchmark.store.aggregate import InvalidRecordsError, aggregate, hp_label
 from nb201.space import Arch
-from nb201.store import StoreError, open_substore, provenance, write_benchmark
-from nb201.store.aggregate import InvalidRecordsError, aggregate, hp_label
 from nb201.train import resolve_config
 
 METRICS = ["train-loss", "train-accuracy", "train-time", "x-valid-accuracy", "x-valid-loss", "x-valid-time"]

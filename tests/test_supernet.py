@@ -1,4 +1,4 @@
-"""The supernet against the original search models and against nb201.model's networks."""
+"""The supernet against the original search models and against nb201.space.model's networks."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nb201.model import build_network
 from nb201.space import EDGES, OPS, Arch, sample
-from nb201.supernet import SearchCell, Supernet, arch_ids, count_weights
+from nb201.space.model import build_network
 from nb201.wsnas.methods import gumbel_hard
+from nb201.wsnas.supernet import SearchCell, Supernet, arch_ids, count_weights
 
 xautodl = pytest.importorskip("xautodl.models.cell_searchs")
 

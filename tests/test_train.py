@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from nb201.model import build_network
 from nb201.space import Arch
+from nb201.space.model import build_network
 from nb201.train import (
     KNOBS,
     LocalEngine,
@@ -170,7 +170,7 @@ def test_one_epoch_run_records_every_field(tmp_path):
             and row[f"{name}-time"] > 0
         )
 
-    from nb201 import cost as nbcost
+    from nb201.space import cost as nbcost
 
     assert rec["cost"]["params"] == nbcost.count_params(BEST, 10, C=4, N=1, in_channels=1)
     assert rec["cost"]["flops"] == nbcost.count_flops(BEST, (1, 8, 8), 10, C=4, N=1)
@@ -363,7 +363,7 @@ def test_dedup_trains_one_per_functional_class_and_shares(tmp_path, monkeypatch)
     assert mem_rec["shared_from"] == rep_rec["run_id"] and mem_rec["spec"]["arch"] == str(member)
     assert mem_rec["arch_index"] == member.index and mem_rec["epochs"] == rep_rec["epochs"]
     assert rep_rec["represents"] == sorted([str(a), str(b)])
-    from nb201 import cost as nbcost
+    from nb201.space import cost as nbcost
 
     assert mem_rec["cost"]["params"] == nbcost.count_params(member, 10, C=4, N=1, in_channels=1)
     assert mem_rec["cost"]["params"] != rep_rec["cost"]["params"]
@@ -584,7 +584,7 @@ def test_shared_eval_pass_equals_evaluating_each_set(tmp_path, monkeypatch) -> N
     import dataclasses
 
     from nb201 import data as nbdata
-    from nb201.model import build_network
+    from nb201.space.model import build_network
     from nb201.train import loop
 
     monkeypatch.setenv("NB201_DATA_DIR", str(tmp_path))

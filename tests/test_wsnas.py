@@ -17,7 +17,6 @@ from torch.func import functional_call
 
 import nb201
 from nb201.space import Arch
-from nb201.supernet import Supernet
 from nb201.wsnas import (
     METHODS,
     Controller,
@@ -28,6 +27,7 @@ from nb201.wsnas import (
     unrolled_alpha_grad,
 )
 from nb201.wsnas.run import checkpoint_path, record_path
+from nb201.wsnas.supernet import Supernet
 
 TIME_KEYS = ("train-time", "valid-time", "derive-time", "epoch-time")
 

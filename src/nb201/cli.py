@@ -77,7 +77,7 @@ def _add_query(sub: argparse._SubParsersAction) -> Handler:
 
 
 def _run_query(args: argparse.Namespace) -> int:
-    from nb201.api import Benchmark
+    from nb201.benchmark import Benchmark
 
     b = Benchmark.open(args.benchmark, verify=args.verify)
     if args.info:
@@ -156,7 +156,7 @@ def _options(args: argparse.Namespace, *names: str) -> dict[str, Any]:
 
 
 def _run_import(args: argparse.Namespace) -> int:
-    from nb201.importers import import_official
+    from nb201.benchmark.importers import import_official
 
     written = import_official(args.source, args.out, **_options(args, "datasets", "hps", "allow_pickle"))
     for p in written:
@@ -189,7 +189,7 @@ def _add_aggregate(sub: argparse._SubParsersAction) -> Handler:
 
 
 def _run_aggregate(args: argparse.Namespace) -> int:
-    from nb201.store.aggregate import aggregate
+    from nb201.benchmark.store.aggregate import aggregate
 
     report = aggregate(
         args.records,

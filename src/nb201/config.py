@@ -2,7 +2,7 @@
 
 Training presets (`configs/presets/*.toml`, `TrainConfig`), weight-sharing search presets
 (`configs/search/*.toml`, `SearchConfig`), the fidelity grid (`configs/fidelity_grid.toml`,
-`FidelityGrid`) and the notebooks' parameters (`nb201.profiles`) are dataclasses whose fields
+`FidelityGrid`) and the notebooks' parameters (`nb201.pipeline.profiles`) are dataclasses whose fields
 carry a type, a default where one makes sense, a one-line help and the value rules. One
 checker (`check_field`) and one loader (`from_table`) read them all, so a typo or a wrong
 type fails the same way everywhere: before anything runs, with a message that names the key,

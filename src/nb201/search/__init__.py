@@ -7,7 +7,7 @@ and the search ends when the next query would overrun the budget (12,000 s by de
 This is `Benchmark.simulate_train_eval`, read from a compact numpy oracle so that 500 runs
 take seconds.
 
-    from nb201.api import Benchmark
+    from nb201.benchmark import Benchmark
     from nb201.search import ALGORITHMS, run_experiment
 
     bench = Benchmark.open("data/benchmarks/nb201")

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from nb201.protocol import SimulatedClock
+from nb201.benchmark.protocol import SimulatedClock
 from nb201.search.oracle import Oracle, as_benchmark, build_oracle, check_dataset, resolve_dataset
 from nb201.space import EDGES, NUM_ARCHS, NUM_EDGES, OPS, Arch, all_archs
 
@@ -56,8 +56,8 @@ class BudgetExhausted(RuntimeError):
 class SearchEnv:
     """The simulated clock an algorithm searches against.
 
-    The clock is a `nb201.protocol.SimulatedClock` (the one `Benchmark.simulate_train_eval`
-    charges too), with the query's cost read from the oracle (`nb201.protocol.query_cost`).
+    The clock is a `nb201.benchmark.protocol.SimulatedClock` (the one `Benchmark.simulate_train_eval`
+    charges too), with the query's cost read from the oracle (`nb201.benchmark.protocol.query_cost`).
     `query(arch)` trains `arch` once (a random seed of the benchmark) and returns its
     reward, charging the run's cost. A query that would push the clock past the budget is
     not run: it returns None and the env becomes `exhausted`, which ends the search. The

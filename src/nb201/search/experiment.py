@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nb201.protocol import SEARCH_HP, query_cost
+from nb201.benchmark.protocol import SEARCH_HP, query_cost
 from nb201.search.base import (
     Algorithm,
     SearchResult,
@@ -87,7 +87,7 @@ def default_budget(bench: Any, dataset: str, hp: str) -> tuple[float, str]:
     no meaning of its own, so it is set in queries: the cost of `PAPER_QUERIES` median
     queries, capped at half the architectures the benchmark holds (so that a small
     benchmark is not searched exhaustively), but at least `MIN_QUERIES`. A query's cost is
-    the one the search charges, `nb201.protocol.query_cost` of a full run (each
+    the one the search charges, `nb201.benchmark.protocol.query_cost` of a full run (each
     architecture's seed mean).
     """
     bench = as_benchmark(bench)
@@ -394,7 +394,7 @@ def _run_many(
         if progress:
             from tqdm.auto import tqdm
 
-            from nb201.reports import progress_options
+            from nb201.pipeline.reports import progress_options
 
             it = tqdm(seeds, desc=label, **progress_options())
         return [

@@ -7,9 +7,9 @@ answers for *every* architecture and seed once, with the store's vectorized `met
 into dense arrays indexed by the official architecture index. A query is then two array
 reads.
 
-The cost of a query is the original `simulate_train_eval`'s, `nb201.protocol.query_cost`:
+The cost of a query is the original `simulate_train_eval`'s, `nb201.benchmark.protocol.query_cost`:
 the training time of all epochs up to the one read, plus one validation pass (the mean
-validation time per epoch). Everything is read through `nb201.api.Benchmark`
+validation time per epoch). Everything is read through `nb201.benchmark.api.Benchmark`
 (`seed_table`, `indexes`, `default_hp`), never from the benchmark's files.
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from nb201.protocol import SEARCH_HP, query_cost
+from nb201.benchmark.protocol import SEARCH_HP, query_cost
 from nb201.space import NUM_ARCHS
 
 # (reward, cost) arrays for one epoch, both float64 [NUM_ARCHS, seeds], seeds packed.
@@ -153,7 +153,7 @@ _CACHE_LOCK = threading.Lock()
 def build_oracle(
     benchmark: Any, dataset: str = "cifar10-valid", hp: str | None = None, metric: str = "x-valid-accuracy"
 ) -> Oracle:
-    """The oracle for `dataset` (a split name) / `hp` of an opened `nb201.api.Benchmark`
+    """The oracle for `dataset` (a split name) / `hp` of an opened `nb201.benchmark.api.Benchmark`
     (or a benchmark folder), cached per benchmark so repeated runs pay once. `hp=None`:
     `resolve_hp` ("12" when the split has it, else its only hp)."""
     bench = as_benchmark(benchmark)
@@ -172,9 +172,9 @@ def build_oracle(
 
 
 def as_benchmark(benchmark: Any) -> Any:
-    """An opened `nb201.api.Benchmark` for a Benchmark (returned as is) or a folder/name."""
+    """An opened `nb201.benchmark.api.Benchmark` for a Benchmark (returned as is) or a folder/name."""
     if isinstance(benchmark, (str, Path)):
-        from nb201.api import Benchmark
+        from nb201.benchmark import Benchmark
 
         return Benchmark.open(benchmark)
     return benchmark

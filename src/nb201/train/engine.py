@@ -8,7 +8,7 @@ function out over a Ray cluster.
 Work other than training goes through the same engines as a `Task`: a picklable object
 with a `run_id`, the path of its one result file, and a `run` method that writes that
 file atomically, skips itself when it exists, and returns a `RunOutcome` (the proxy table
-job's `nb201.proxies.ProxyTask` is one). `execute` and `result_path` are the one place
+job's `nb201.fidelity.proxies.ProxyTask` is one). `execute` and `result_path` are the one place
 that tells the two kinds apart, so both engines keep the same resumability, idempotence
 and expected-failure rules for either kind.
 """

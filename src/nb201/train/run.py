@@ -18,10 +18,10 @@ from typing import Any
 
 import torch
 
-from nb201 import cost as nbcost
 from nb201.envinfo import env_info
-from nb201.model import build_network
 from nb201.space import Arch
+from nb201.space import cost as nbcost
+from nb201.space.model import build_network
 from nb201.train import loop, records
 from nb201.train.config import RunSpec
 from nb201.train.outcome import RunOutcome

@@ -24,7 +24,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from nb201.reports import progress_options
+from nb201.pipeline.reports import progress_options
 from nb201.space import Arch
 from nb201.train import loop, records
 from nb201.train.config import RunSpec, dataset_for_split, load_preset, resolve_config

@@ -1,7 +1,7 @@
 """What a search found, measured: derived archs looked up in a benchmark, trained if absent.
 
 A weight-sharing search returns architectures, not accuracies. Every derived arch is
-looked up in a benchmark (`nb201.api.Benchmark`); an arch the benchmark lacks (a CPU-built
+looked up in a benchmark (`nb201.benchmark.api.Benchmark`); an arch the benchmark lacks (a CPU-built
 benchmark holds a few hundred of 15,625) is trained at the benchmark's own fidelity (its
 preset, its seeds) through `nb201.train.sweep` and aggregated into it, where the archs
 already there keep their numbers. So every number a report shows is a measured one, and
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nb201.api import Benchmark
+from nb201.benchmark import Benchmark
 from nb201.space import OPS, Arch
 
 # The paper's results as later papers quote them (CIFAR-10 valid / test, CIFAR-100 test,
@@ -105,7 +105,7 @@ def evaluate_archs(
     `runs_dir`, aggregate them into the benchmark, and look everything up again.
 
     `fidelity` are the overrides the benchmark's runs used (its hp is `preset[k=v]`)."""
-    from nb201.store.aggregate import aggregate, hp_label
+    from nb201.benchmark.store.aggregate import aggregate, hp_label
     from nb201.train import sweep
 
     hp = hp_label(preset, fidelity)

@@ -32,7 +32,7 @@ from torch import nn
 from torch.func import functional_call
 
 from nb201.space import NUM_ARCHS, Arch, all_archs
-from nb201.supernet import NUM_EDGES, NUM_OPS, Supernet
+from nb201.wsnas.supernet import NUM_EDGES, NUM_OPS, Supernet
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 NextValid = Callable[..., Batch]  # the next random valid batch: `next_valid(size=valid_batch_size)`

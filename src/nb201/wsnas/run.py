@@ -26,7 +26,6 @@ from nb201 import data as nbdata
 from nb201.envinfo import env_info
 from nb201.fsutil import atomic_write_json
 from nb201.space import EDGES, OPS
-from nb201.supernet import Supernet, ids_to_arch
 from nb201.train import loop
 from nb201.train.outcome import RunOutcome
 from nb201.train.records import load_checkpoint, progress_state, save_checkpoint
@@ -34,6 +33,7 @@ from nb201.train.run import _torch_settings
 from nb201.util import utc_stamp
 from nb201.wsnas.config import SearchSpec
 from nb201.wsnas.methods import Method, make_method
+from nb201.wsnas.supernet import Supernet, ids_to_arch
 
 SEARCH_SCHEMA = "nb201.search/1"
 _CKPT_SCHEMA = "nb201.search-ckpt/1"

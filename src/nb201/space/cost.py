@@ -32,8 +32,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from nb201.fsutil import atomic_write
-from nb201.model import build_network
 from nb201.space import NUM_ARCHS, NUM_EDGES, OPS, Arch, all_archs
+from nb201.space.model import build_network
 
 _TABLE_VERSION = 1  # bump when the table's columns or counting rules change
 COLUMNS = ("index", "arch", "unique_key", "functional_key", "degenerate", "params", "flops")

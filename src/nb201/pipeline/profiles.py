@@ -170,7 +170,7 @@ class RankingParams:
             "small": "data/proxies/cifar10-C8-N1-16px-b64-s0.parquet",
             "full": "data/proxies/cifar10-C16-N5-32px-b64-s0.parquet",
         },
-        "label -> proxy table (python -m nb201.proxies); labels prefix feature names",
+        "label -> proxy table (python -m nb201.fidelity.proxies); labels prefix feature names",
     )
     k_folds: int = knob(10, "cross-validation folds for fitted rankers", low=2)
     n_boot: int = knob(1000, "bootstrap resamples over architectures for the 95% intervals", low=1)

@@ -110,7 +110,7 @@ def op_frequency(archs: Sequence[Arch | str]) -> pd.DataFrame:
 
 
 # ---- reading a benchmark for the analyses ---------------------------------------------
-# Everything is read through `nb201.api.Benchmark`, never from the benchmark's files.
+# Everything is read through `nb201.benchmark.api.Benchmark`, never from the benchmark's files.
 def analysis_hp(bench, split: str) -> str:
     """The schedule the analyses read: `Benchmark.default_hp(split, "report")`, the paper's
     "200" when present, else the longest."""
@@ -232,7 +232,7 @@ def benchmark_archs(path: str | Path, dataset: str | None = None) -> list[Arch]:
     """The architectures a built benchmark holds (for one dataset, or all), in index order:
     the `archs = "benchmark:<folder>"` selection that rebuilds a benchmark's sample
     elsewhere (e.g. from the official CIFAR-10 archive instead of the JPEG zip)."""
-    from nb201.api import Benchmark
+    from nb201.benchmark.api import Benchmark
 
     bench = Benchmark.open(path)
     indices: set[int] = set()

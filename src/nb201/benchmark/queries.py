@@ -2,9 +2,9 @@
 
 `get_more_info`, `get_cost_info`, `get_latency`, `find_best`, `get_dataset_seeds`,
 `statistics` and `simulate_train_eval` with the names, arguments and returned keys of
-`nas_201_api.NASBench201API` / `nats_bench`'s topology API (see `nb201.api` for the split
-semantics). `simulate_train_eval` charges `nb201.protocol.query_cost` to a
-`nb201.protocol.SimulatedClock`, the same rule and clock `nb201.search.SearchEnv` uses.
+`nas_201_api.NASBench201API` / `nats_bench`'s topology API (see `nb201.benchmark.api` for the split
+semantics). `simulate_train_eval` charges `nb201.benchmark.protocol.query_cost` to a
+`nb201.benchmark.protocol.SimulatedClock`, the same rule and clock `nb201.search.SearchEnv` uses.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from nb201.api_view import _View, seed_mean
-from nb201.protocol import SimulatedClock, query_cost
+from nb201.benchmark.protocol import SimulatedClock, query_cost
+from nb201.benchmark.store.format import ALL_TIME_SUFFIX, TIME_SUFFIX, StoreKeyError
+from nb201.benchmark.view import _View, seed_mean
 from nb201.space import NUM_ARCHS
-from nb201.store.format import ALL_TIME_SUFFIX, TIME_SUFFIX, StoreKeyError
 
 _NAN = float("nan")
 
@@ -186,7 +186,7 @@ class OriginalQueries:
         """(valid accuracy, latency, time cost, total simulated time), as `nats_bench`.
 
         Training `arch` on `dataset` for `iepoch+1` epochs and evaluating it once costs
-        `nb201.protocol.query_cost` (`train-all-time + valid-per-time`) simulated seconds,
+        `nb201.benchmark.protocol.query_cost` (`train-all-time + valid-per-time`) simulated seconds,
         charged to `clock` (read back as `used_time`).
         """
         index = self.query_index_by_arch(arch)

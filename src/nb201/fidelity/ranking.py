@@ -2,9 +2,9 @@
 200-epoch protocol, per core-second?
 
 Candidates, all scored on the calibration architectures against their published
-accuracies (rank agreement with bootstrap intervals, `nb201.analysis.rank_agreement`):
+accuracies (rank agreement with bootstrap intervals, `nb201.benchmark.analysis.rank_agreement`):
 
-* each zero-cost proxy alone (`nb201.proxies`; Abdelfattah et al. ICLR 2021, Mellor et al.
+* each zero-cost proxy alone (`nb201.fidelity.proxies`; Abdelfattah et al. ICLR 2021, Mellor et al.
   ICML 2021), the parameter count and FLOPs (free);
 * the cheap training point alone (final test accuracy of the `cpu-cifar` run) and its
   learning-curve features (per-epoch test accuracy and training loss);
@@ -40,9 +40,9 @@ from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import KFold
 
-from nb201.analysis import rank_agreement
-from nb201.fidelity import record_cpu_seconds
-from nb201.proxies import PROXIES, load_table
+from nb201.benchmark.analysis import rank_agreement
+from nb201.fidelity.proxies import PROXIES, load_table
+from nb201.fidelity.study import record_cpu_seconds
 
 TARGET = "target"
 TRAINING = "training"  # the pseudo-feature source whose cost is the training run
@@ -333,7 +333,7 @@ def apply_to_benchmark(
     The cost recorded is the sub-store's measured training CPU time per run plus the
     measured seconds of the proxies the method uses on these architectures; exceeding
     `budget` raises instead of writing. Returns the `ranking_metric` block."""
-    from nb201.store import open_substore
+    from nb201.benchmark.store import open_substore
 
     folder = Path(substore)
     sub = open_substore(folder)
@@ -406,8 +406,8 @@ def _ranking_block(
 def _write_ranking(folder: Path, table: pd.DataFrame, block: dict[str, Any]) -> None:
     """Write the score file, then the meta.json naming it (readers see the old meta or the
     new, and the new one only once its file exists)."""
+    from nb201.benchmark.store.format import refresh_manifest
     from nb201.fsutil import atomic_write, atomic_write_text
-    from nb201.store.format import refresh_manifest
 
     atomic_write(folder / RANKING_FILE, lambda f: table.to_parquet(f, index=False))
     meta = json.loads((folder / "meta.json").read_text())
@@ -464,12 +464,12 @@ def run_study(
     apply_archs: Sequence[int] | None = None,
 ) -> StudyResult:
     """Load the calibration set, the cheap runs and the proxy tables, score every default
-    method and the parameter count (computed by `nb201.cost`, independent of the tables)
+    method and the parameter count (computed by `nb201.space.cost`, independent of the tables)
     on the calibration architectures that have all of them, and choose within `budget`
     among the methods whose proxy tables cover `apply_archs` (the benchmark to score)."""
-    from nb201.cost import count_params
-    from nb201.fidelity import CALIBRATION_COLUMNS, load_calibration
+    from nb201.fidelity.study import CALIBRATION_COLUMNS, load_calibration
     from nb201.space import Arch
+    from nb201.space.cost import count_params
 
     calibration = load_calibration(calibration_csv)
     runs = load_runs(runs_dir, preset, fidelity, split)

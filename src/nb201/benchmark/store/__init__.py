@@ -1,8 +1,8 @@
 """The benchmark store: dense, memory-mapped results per (split, hp), built from run
 records (`aggregate`) or from dense arrays (`write_benchmark`, used by importers and
-synthetic benchmarks). `nb201.api.Benchmark` is the query side."""
+synthetic benchmarks). `nb201.benchmark.api.Benchmark` is the query side."""
 
-from nb201.store.format import (
+from nb201.benchmark.store.format import (
     SCHEMA,
     StoreError,
     StoreKeyError,

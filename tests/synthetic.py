@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from nb201.benchmark.store import write_benchmark
 from nb201.search.base import ops_of
 from nb201.space import NUM_ARCHS
-from nb201.store import write_benchmark
 
 # Eval sets per split, as in the original benchmark.
 SPLIT_SETS = {
@@ -102,7 +102,7 @@ def write_synthetic(
                 metrics=metrics,
                 values=vals,
                 dataset=split,
-                meta={"source": "nb201.search.synthetic", "seed": seed},
+                meta={"source": "synthetic", "seed": seed},
                 tidy=tidy,
             )
     return root

@@ -52,9 +52,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from nb201.benchmark.store.format import SEP, TABLE, StoreError, open_substore, write_benchmark
 from nb201.fsutil import atomic_write, atomic_write_json, clean_leftovers, file_lock
 from nb201.space import Arch
-from nb201.store.format import SEP, TABLE, StoreError, open_substore, write_benchmark
 from nb201.validation import validate_record
 
 INGEST = "ingest.parquet"
@@ -318,7 +318,7 @@ def _resolve_config(preset: str, fidelity: dict[str, Any]) -> dict | None:
     `nb201.train.config` is loaded on its own so that aggregating never imports torch."""
     mod = sys.modules.get("nb201.train.config") or sys.modules.get("nb201._store_config")
     if mod is None:
-        path = Path(__file__).resolve().parent.parent / "train" / "config.py"
+        path = Path(__file__).resolve().parents[2] / "train" / "config.py"
         spec = importlib.util.spec_from_file_location("nb201._store_config", path)
         mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
         sys.modules["nb201._store_config"] = mod

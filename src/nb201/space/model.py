@@ -151,7 +151,7 @@ class Network(nn.Module):
         make_cell: Callable[[int], nn.Module] | None = None,
     ) -> None:
         # `make_cell(width)` builds each cell; the default is `Cell(arch, width)`. The
-        # supernet (nb201.supernet) passes its search cell, so both share this skeleton.
+        # supernet (nb201.wsnas.supernet) passes its search cell, so both share this skeleton.
         super().__init__()
         self.arch = arch
         make = make_cell or functools.partial(Cell, arch)

@@ -11,10 +11,10 @@ Each proxy is a short function `fn(net, x, y) -> float` over a freshly initialis
   Mellor et al. (2020, v1 of the NWOT paper).
 * `nwot`: Mellor et al., "Neural Architecture Search without Training", ICML 2021: the
   log-determinant of the Hamming-similarity kernel of the ReLU on/off codes of the batch.
-* `params`, `flops`: `nb201.cost` (millions), free.
+* `params`, `flops`: `nb201.space.cost` (millions), free.
 
 Our network computes the same function as the original `TinyNetwork` but merges the
-convolutions that leave one node (see `nb201.model`). Proxies that sum over weight
+convolutions that leave one node (see `nb201.space.model`). Proxies that sum over weight
 elements or output channels (snip, grasp, fisher, synflow) are unaffected; `grad_norm`
 splits a merged weight back into its per-edge tensors so that its per-layer norms are the
 original's; `nwot` counts a node's ReLU code once per live convolution edge applying it,
@@ -25,11 +25,11 @@ which we leave out (a documented deviation: those codes do not influence the out
 Determinism: `compute` seeds torch before building each network, so the same
 (arch, batch, seed, config) gives the same numbers on the same machine and thread count.
 
-The table job (`run_job`, `python -m nb201.proxies`) runs one `ProxyTask` per architecture
+The table job (`run_job`, `python -m nb201.fidelity.proxies`) runs one `ProxyTask` per architecture
 through the training sweep's engines (`nb201.train.engine`: in process, or a Ray cluster),
 one atomic JSON file each, so it resumes, never computes an architecture twice, and reports
 failures of the machine or the inputs the way a sweep does. `assemble` makes the Parquet
-table; `nb201.proxy_tables` (torch-free) reads it for any architecture, also through
+table; `nb201.fidelity.tables` (torch-free) reads it for any architecture, also through
 `Benchmark.proxies`.
 """
 
@@ -50,10 +50,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nb201.cost import count_flops, count_params
-from nb201.model import Cell, Network, ResidualReduction, build_network
-from nb201.proxy_tables import TABLE_SCHEMA, load_table  # noqa: F401 - load_table: re-exported (torch-free there)
+from nb201.fidelity.tables import TABLE_SCHEMA, load_table  # noqa: F401 - load_table: re-exported (torch-free there)
 from nb201.space import NUM_ARCHS, Arch, all_archs
+from nb201.space.cost import count_flops, count_params
+from nb201.space.model import Cell, Network, ResidualReduction, build_network
 from nb201.train.outcome import RunOutcome
 
 ProxyFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], float]
@@ -82,7 +82,7 @@ def grad_norm(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 def _edge_weights(net: nn.Module) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
     """(weight, grad) per layer of the original network: merged cell convolutions are split
-    along their output channels into one tensor per edge (see `nb201.model.Cell`)."""
+    along their output channels into one tensor per edge (see `nb201.space.model.Cell`)."""
     merged: set[int] = set()
     for cell in (m for m in net.modules() if isinstance(m, Cell)):
         for seq in cell.convs.values():
@@ -319,7 +319,7 @@ def arch_list(
     if calibration_csv is not None:
         order += [int(i) for i in pd.read_csv(calibration_csv)["nb201_index"]]
     if benchmark is not None:
-        from nb201.api import Benchmark
+        from nb201.benchmark import Benchmark
 
         bench = Benchmark.open(benchmark)
         order += [int(i) for i in bench.evaluated_indexes]
@@ -479,7 +479,9 @@ def assemble(work_dir: str | Path, out: str | Path) -> pd.DataFrame:
 
     records = [json.loads(p.read_text()) for p in sorted(Path(work_dir).glob("*.json"))]
     if not records:
-        raise FileNotFoundError(f"no proxy records in {work_dir}: run `python -m nb201.proxies` first")
+        raise FileNotFoundError(
+            f"no proxy records in {work_dir}: run `python -m nb201.fidelity.proxies` first"
+        )
     configs = {json.dumps(r["config"], sort_keys=True) for r in records}
     datasets = {r["dataset"] for r in records}
     if len(configs) != 1 or len(datasets) != 1:
@@ -524,12 +526,12 @@ def assemble(work_dir: str | Path, out: str | Path) -> pd.DataFrame:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m nb201.proxies --calibration CSV --benchmark DIR [--space functional] --out TABLE
+    """`python -m nb201.fidelity.proxies --calibration CSV --benchmark DIR [--space functional] --out TABLE
     [--engine ray --ray-address auto]`: compute (resumably, through a sweep engine) and
     assemble a proxy table. Exits 1 when an architecture failed (rerun to retry it)."""
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m nb201.proxies", description=main.__doc__)
+    p = argparse.ArgumentParser(prog="python -m nb201.fidelity.proxies", description=main.__doc__)
     p.add_argument("--dataset", default="folder:../shared/datasets/cifar10-jpeg.zip")
     p.add_argument("--calibration", default=None, help="calibration CSV (its archs go first)")
     p.add_argument("--benchmark", default=None, help="benchmark folder (its archs go next)")

@@ -1,6 +1,6 @@
 """Whole-space proxy tables, read without torch: any architecture's zero-cost proxies.
 
-A proxy table (`python -m nb201.proxies ... --out TABLE`, see `nb201.proxies`) holds one
+A proxy table (`python -m nb201.fidelity.proxies ... --out TABLE`, see `nb201.fidelity.proxies`) holds one
 row per computed architecture; the committed `data/proxies/cifar10-C8-N1-16px-b64-s0.parquet`
 holds one representative of every non-degenerate functional class. Architectures of one
 class compute the same function (`nb201.space.Arch.functional_key`), so `lookup` answers
@@ -12,7 +12,7 @@ for all 15,625 indices:
   the random draw of their initial weights, which a table of one draw per class does not
   resolve anyway;
 * `params` and `flops` are exact for every index: costs are additive over edges
-  (`nb201.cost`), and members of a class can differ in them (dead edges cost too), so they
+  (`nb201.space.cost`), and members of a class can differ in them (dead edges cost too), so they
   are recomputed from the additive basis fitted, exactly, to the table's own rows;
 * the degenerate class `"zero"` (341 cells whose output is identically zero, never in
   the job's `space="functional"` list): the table's value when it holds a zero-class row,
@@ -21,7 +21,7 @@ for all 15,625 indices:
 Tables are found by name, `<dataset>-<size>-b<batch>-s<seed>.parquet`, in
 `$NB201_DATA_DIR/proxies/` (default `data/proxies/`) and then in the `data/proxies/` of
 the source tree nb201 runs from. `Benchmark.proxies` is this module's `lookup`.
-This module imports pandas and pyarrow but never torch, so `nb201.api` stays light.
+This module imports pandas and pyarrow but never torch, so `nb201.benchmark.api` stays light.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from nb201.space import NUM_ARCHS, OPS, Arch
 TABLE_SCHEMA = "nb201.proxies/1"
 DEFAULT_SIZE = "C8-N1-16px"  # the committed whole-space table: the trained network's size
 COSTS = ("params", "flops")  # additive over edges: exact for every index (see module doc)
-_REPO_TABLES = Path(__file__).resolve().parents[2] / "data" / "proxies"
+_REPO_TABLES = Path(__file__).resolve().parents[3] / "data" / "proxies"
 
 
 def load_table(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -92,7 +92,7 @@ def find_table(
         raise ValueError(
             f"no proxy table of {dataset!r} at size {size!r} in {searched}; available tables: "
             f"{sorted(tables) or 'none'} (size = the part after the dataset, e.g. {DEFAULT_SIZE!r}). "
-            "Compute one with `python -m nb201.proxies --space functional --out ...`."
+            "Compute one with `python -m nb201.fidelity.proxies --space functional --out ...`."
         )
     raise ValueError(
         f"size {size!r} matches several tables {sorted(hits)}; give the full tag, e.g. {hits[0]!r}."

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nb201.analysis import rank_agreement, record_cpu_seconds
+from nb201.benchmark.analysis import rank_agreement, record_cpu_seconds
 from nb201.config import FidelityGrid, FidelityPoint, load_grid  # noqa: F401 (the grid's home; re-exported)
 from nb201.space import Arch
 
@@ -89,7 +89,7 @@ def params_baseline(
 ) -> dict[str, float]:
     """The parameter count's own agreement with the full protocol: the bar a cheap benchmark
     must clear (about 0.75 Spearman on CIFAR-10)."""
-    from nb201.cost import count_params
+    from nb201.space.cost import count_params
 
     params = np.array([count_params(Arch.from_index(int(i)), num_classes) for i in calibration.index])
     return rank_agreement(params, calibration[column].to_numpy(), **kw)

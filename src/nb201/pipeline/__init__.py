@@ -1,7 +1,7 @@
 """Execute the notebook pipeline with papermill and render the reports.
 
 A *profile* (a TOML file in `configs/pipelines/`) names which notebooks run and which of
-their parameters differ from the notebooks' defaults (`nb201.profiles`, the typed
+their parameters differ from the notebooks' defaults (`nb201.pipeline.profiles`, the typed
 parameters); `--set notebook.param=value` overrides one knob from the command line, checked
 against the notebook's parameters before anything runs.
 Each notebook is executed into `<out>/<name>.ipynb` (git-ignored), writes its key
@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from nb201.profiles import (  # noqa: F401 (the profile API, re-exported where it always was)
+from nb201.pipeline.profiles import (  # noqa: F401 (the profile API, re-exported where it always was)
     NOTEBOOKS,
     Profile,
     load_profile,
@@ -27,7 +27,7 @@ from nb201.profiles import (  # noqa: F401 (the profile API, re-exported where i
     profile_names,
     resolve_params,
 )
-from nb201.reports import render_html, repo_root
+from nb201.pipeline.reports import render_html, repo_root
 
 
 def run_pipeline(

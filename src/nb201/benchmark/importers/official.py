@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from nb201.benchmark.store.format import StoreError, write_benchmark
 from nb201.space import Arch
-from nb201.store.format import StoreError, write_benchmark
 from nb201.util import REFUSED, load_plain_pickle
 
 NATS_EXT = ".pickle.pbz2"
@@ -301,7 +301,7 @@ def import_official(
     if progress:
         from tqdm import tqdm
 
-        from nb201.reports import progress_options
+        from nb201.pipeline.reports import progress_options
 
         items = tqdm(items, desc=f"reading {path.name}", unit="arch-hp", **progress_options())
     for ours, hp, state in items:

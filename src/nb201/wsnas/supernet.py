@@ -1,6 +1,6 @@
 """The weight-sharing supernet: the fixed network's skeleton around 15 search cells.
 
-Stem, reduction blocks and head are `nb201.model.Network`'s (built by it, through its
+Stem, reduction blocks and head are `nb201.space.model.Network`'s (built by it, through its
 `make_cell` hook), so a supernet cannot drift from the networks the benchmark trains
 (one library's NB201 supernet lacked the final BN+ReLU and lost 5-6 points). Every cell
 edge is a mixed op over the five ops, as the original `NAS201SearchCell`: the BN inside
@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nb201.model import Network, ResidualReduction
 from nb201.space import EDGES, NUM_NODES, OPS, Arch
+from nb201.space.model import Network, ResidualReduction
 
 NUM_EDGES = len(EDGES)
 NUM_OPS = len(OPS)

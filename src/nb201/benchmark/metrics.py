@@ -2,8 +2,8 @@
 
 A search or an analysis asks for one metric of thousands of architectures at once; this
 part answers with one `np.take` from the flat memory map (precomputed strides, see
-`nb201.api_view._View`), so 100,000 lookups cost milliseconds. The per-architecture
-derived metrics (`ranking-score`, the zero-cost proxies; `nb201.ranking`) are read here too.
+`nb201.benchmark.view._View`), so 100,000 lookups cost milliseconds. The per-architecture
+derived metrics (`ranking-score`, the zero-cost proxies; `nb201.fidelity.ranking`) are read here too.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from nb201.api_view import _View, seed_mean
+from nb201.benchmark.store.format import ALL_TIME_SUFFIX, StoreKeyError
+from nb201.benchmark.view import _View, seed_mean
 from nb201.space import NUM_ARCHS
-from nb201.store.format import ALL_TIME_SUFFIX, StoreKeyError
 
 
 def _check_integers(name: str, value: Any) -> None:
@@ -28,7 +28,7 @@ def _check_integers(name: str, value: Any) -> None:
 # ---- issue 15: per-architecture derived metrics (ranking score, zero-cost proxies) ---------
 def _derived_metric(view: _View, metric: str, idx: np.ndarray) -> np.ndarray | None:
     """`metric` from the per-architecture file named by meta.json's `ranking_metric`
-    (`ranking.parquet`, written by `nb201.ranking`: the ranking score and the proxies), one
+    (`ranking.parquet`, written by `nb201.fidelity.ranking`: the ranking score and the proxies), one
     value per architecture whatever the epoch or seed. None for stored per-epoch metrics."""
     if metric in view.col or metric in view.aliases or metric == "arch_index":
         return None
@@ -111,7 +111,7 @@ class VectorMetrics:
         shape = idx.shape
         idx = idx.reshape(-1)
         rows = _rows_of(view, idx)
-        derived = _derived_metric(view, metric, idx)  # ranking-score, proxies (nb201.ranking)
+        derived = _derived_metric(view, metric, idx)  # ranking-score, proxies (nb201.fidelity.ranking)
         if derived is not None:
             return derived.reshape(shape)
         per_time = False

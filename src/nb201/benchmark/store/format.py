@@ -417,7 +417,7 @@ def _write_manifest(folder: Path, known: Mapping[str, str] | None = None) -> Non
 
 def refresh_manifest(folder: str | Path) -> None:
     """Re-hash a sub-store's files into its manifest after a post-step added or changed one
-    (e.g. `nb201.ranking` writing `ranking.parquet` and a `ranking_metric` block): without it
+    (e.g. `nb201.fidelity.ranking` writing `ranking.parquet` and a `ranking_metric` block): without it
     the next `open` would rightly call the edited `meta.json` corrupt."""
     from nb201.fsutil import atomic_write_text
 

@@ -1,7 +1,7 @@
 """The simulated-search protocol's rules, each written once: the clock, the cost of a query,
 and which schedule (hp) a question means when it names none.
 
-`nb201.api.Benchmark.simulate_train_eval` (the originals' one-query-at-a-time API) and
+`nb201.benchmark.api.Benchmark.simulate_train_eval` (the originals' one-query-at-a-time API) and
 `nb201.search.SearchEnv` (the vectorised oracle 500-run experiments use) both charge their
 queries to a `SimulatedClock` with the cost `query_cost`, and every part of the package
 that picks a default schedule (the query API, the search, the analyses, the comparison

@@ -2,8 +2,8 @@
 matplotlib Figure, so that a notebook cell that plots is one call and the figures can be
 tested without running a notebook.
 
-Nothing here computes a result: the numbers come from `nb201.analysis`, `nb201.fidelity`,
-`nb201.ranking` and `nb201.wsnas.evaluate`; a figure only draws them. Figures are made with
+Nothing here computes a result: the numbers come from `nb201.benchmark.analysis`, `nb201.fidelity.study`,
+`nb201.fidelity.ranking` and `nb201.wsnas.evaluate`; a figure only draws them. Figures are made with
 pyplot, so a notebook shows them inline (`plt.show()`), and a caller that only saves or
 inspects them closes them (`plt.close(fig)`).
 """

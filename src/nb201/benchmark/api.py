@@ -49,12 +49,12 @@ else the only hp it has; `is_random=True` draws from this object's own RNG (`see
 so searches are reproducible; `len(b)` is the size of the search space (15,625) as in the
 originals, `b.evaluated_indexes` what the benchmark actually holds.
 
-`Benchmark` is composed of three parts, one job each: `nb201.api_view.SubstoreViews`
+`Benchmark` is composed of three parts, one job each: `nb201.benchmark.view.SubstoreViews`
 (choosing the sub-store a question is about, and whole columns for the search and the
-analyses), `nb201.api_queries.OriginalQueries` (the originals' dict queries and the
-simulated clock of `simulate_train_eval`) and `nb201.api_metrics.VectorMetrics` (the
+analyses), `nb201.benchmark.queries.OriginalQueries` (the originals' dict queries and the
+simulated clock of `simulate_train_eval`) and `nb201.benchmark.metrics.VectorMetrics` (the
 vectorised `metrics`). The rules they share (the default schedule, the cost of a query,
-the clock) live in `nb201.protocol`.
+the clock) live in `nb201.benchmark.protocol`.
 """
 
 from __future__ import annotations
@@ -67,11 +67,11 @@ from typing import Any
 
 import numpy as np
 
-from nb201.api_metrics import VectorMetrics
-from nb201.api_queries import OriginalQueries
-from nb201.api_view import SubstoreViews, _View
-from nb201.protocol import SimulatedClock
-from nb201.store.format import StoreError, Substore, iter_specs, open_substore
+from nb201.benchmark.metrics import VectorMetrics
+from nb201.benchmark.protocol import SimulatedClock
+from nb201.benchmark.queries import OriginalQueries
+from nb201.benchmark.store.format import StoreError, Substore, iter_specs, open_substore
+from nb201.benchmark.view import SubstoreViews, _View
 
 __all__ = ["Benchmark"]
 
@@ -142,7 +142,7 @@ class Benchmark(SubstoreViews, OriginalQueries, VectorMetrics):
         if not subs:
             raise StoreError(
                 f"{root} holds no <split>__<hp>/ sub-stores, so it is not an nb201 benchmark. Build one with "
-                "nb201.store.aggregate or `nb201 import`."
+                "nb201.benchmark.store.aggregate or `nb201 import`."
             )
         return cls(root, subs, seed, verify)
 
@@ -158,13 +158,13 @@ class Benchmark(SubstoreViews, OriginalQueries, VectorMetrics):
         names: Sequence[str] | None = None,
         dataset: str = "cifar10",
     ) -> dict[str, float] | Any:
-        """Zero-cost proxies (`nb201.proxies`) of ANY architecture, from the whole-space table
+        """Zero-cost proxies (`nb201.fidelity.proxies`) of ANY architecture, from the whole-space table
         of `dataset` at network `size` (`<root>/proxies/`, `$NB201_DATA_DIR/proxies/`, the
         repo's `data/proxies/`): the arch's own row, else its functional class's
         representative's (params/FLOPs exact), NaN for degenerate cells
-        (`nb201.proxy_tables.lookup`). An int gives `{name: value}`, a sequence a DataFrame.
+        (`nb201.fidelity.tables.lookup`). An int gives `{name: value}`, a sequence a DataFrame.
         """
-        from nb201.proxy_tables import lookup, table_dirs
+        from nb201.fidelity.tables import lookup, table_dirs
 
         frame = lookup(np.atleast_1d(index), size, names, dataset, [self.root / "proxies", *table_dirs()])
         return {k: v[0] for k, v in frame.to_dict("list").items()} if np.ndim(index) == 0 else frame

@@ -2,7 +2,7 @@
 
 A benchmark folder holds one sub-store per (split, hp). Every query names a split (the
 originals' `dataset`) and maybe an hp; this part resolves them (`hp=None` through the
-one default-schedule rule, `nb201.protocol.default_hp`) to a `_View`: the sub-store's
+one default-schedule rule, `nb201.benchmark.protocol.default_hp`) to a `_View`: the sub-store's
 memory-mapped data plus the lookup plans that make a query a row read. It also answers the
 questions about a sub-store's shape (its archs, seeds, epochs, metrics, eval sets) and
 hands whole columns to the search and analysis code (`seed_table`, `cost_table`), so that
@@ -15,15 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from nb201.protocol import default_hp
-from nb201.space import NUM_ARCHS, Arch
-from nb201.store.format import (
+from nb201.benchmark.protocol import default_hp
+from nb201.benchmark.store.format import (
     ALL_TIME_SUFFIX,
     StoreKeyError,
     Substore,
     eval_sets_of,
     role_sets,
 )
+from nb201.space import NUM_ARCHS, Arch
 
 
 class _View:
@@ -240,7 +240,7 @@ class SubstoreViews:
 
     # ---- rules and whole columns, for the search and the analyses ---------------------
     def default_hp(self, dataset: str, purpose: str = "query") -> str:
-        """The hp that `hp=None` means on `dataset` for `purpose` (`nb201.protocol.HP_PURPOSES`):
+        """The hp that `hp=None` means on `dataset` for `purpose` (`nb201.benchmark.protocol.HP_PURPOSES`):
         "query" as the originals' queries ("200", else the only hp), "search" as the
         originals' `simulate_train_eval` and the paper's search ("12", else the only hp),
         "report" as the analyses and comparison tables ("200", else the longest schedule).

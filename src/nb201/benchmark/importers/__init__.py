@@ -1,5 +1,5 @@
 """Importers for the official NAS-Bench-201 / NATS-Bench (topology) data files."""
 
-from nb201.importers.official import ImportFormatError, detect_kind, import_official
+from nb201.benchmark.importers.official import ImportFormatError, detect_kind, import_official
 
 __all__ = ["ImportFormatError", "detect_kind", "import_official"]
