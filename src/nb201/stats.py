@@ -1,0 +1,109 @@
+"""Comparisons with intervals, and the one place that words them.
+
+Every comparison a report makes (two search algorithms over runs, two one-shot methods
+over seeds, two fidelity points over architectures) is a paired difference with a
+bootstrap interval, and the sentence about it is written here, from the interval: a
+direction only when the interval excludes zero, "indistinguishable" when it covers zero.
+A report can then never claim more than its numbers support.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Difference:
+    """`a - b` of a statistic (default the mean) over paired samples, with its bootstrap
+    interval at `level`; `n` pairs. NaN where there are too few pairs to resample."""
+
+    a_name: str
+    b_name: str
+    a: float
+    b: float
+    diff: float
+    lo: float
+    hi: float
+    n: int
+    level: float = 0.95
+
+    @property
+    def covers_zero(self) -> bool:
+        return not (np.isfinite(self.lo) and np.isfinite(self.hi)) or self.lo <= 0.0 <= self.hi
+
+    def to_dict(self) -> dict[str, float | int | str]:
+        return asdict(self)
+
+
+def paired_difference(
+    a: Sequence[float] | np.ndarray,
+    b: Sequence[float] | np.ndarray,
+    a_name: str = "a",
+    b_name: str = "b",
+    statistic: str = "mean",
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Difference:
+    """`stat(a) - stat(b)` with a paired percentile-bootstrap interval: pair i is resampled
+    as a whole, so what the pairs share (the same search seed, the same architecture)
+    cancels. `a` and `b` must have equal length; NaN pairs are dropped."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"paired samples must be two 1-d arrays of one length, got {x.shape} and {y.shape}")
+    if statistic not in ("mean", "median"):
+        raise ValueError(f"statistic must be 'mean' or 'median', got {statistic!r}")
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    stat = np.mean if statistic == "mean" else np.median
+    n = len(x)
+    if n == 0:
+        return Difference(a_name, b_name, np.nan, np.nan, np.nan, np.nan, np.nan, 0, level)
+    sa, sb = float(stat(x)), float(stat(y))
+    lo = hi = float("nan")
+    if n >= 2:
+        idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+        boot = stat(x[idx], axis=1) - stat(y[idx], axis=1)
+        lo, hi = (float(v) for v in np.quantile(boot, [(1 - level) / 2, (1 + level) / 2]))
+    return Difference(a_name, b_name, sa, sb, sa - sb, lo, hi, n, level)
+
+
+def describe_difference(
+    d: Difference, quantity: str = "accuracy", unit: str = " points", digits: int = 2
+) -> str:
+    """One sentence about `d`, chosen by its interval: "A and B are indistinguishable in
+    <quantity>" when it covers zero (or there is none), otherwise which is higher and by how
+    much, always with the interval and n."""
+    f = f"{{:+.{digits}f}}"
+    delta = f"{d.a_name} − {d.b_name} = {f.format(d.diff)}{unit}"
+    if not np.isfinite(d.diff):
+        return f"{d.a_name} and {d.b_name} cannot be compared: no pairs with both values."
+    if not (np.isfinite(d.lo) and np.isfinite(d.hi)):
+        return (
+            f"{d.a_name} and {d.b_name} are indistinguishable in {quantity} with {d.n} pair"
+            f"{'s' if d.n != 1 else ''}: {delta}, too few to give an interval."
+        )
+    interval = f"[{f.format(d.lo)}, {f.format(d.hi)}], {d.level:.0%} paired bootstrap interval"
+    stat = f"{delta} {interval}, n = {d.n}"
+    if d.covers_zero:
+        return f"{d.a_name} and {d.b_name} are indistinguishable in {quantity}: {stat}, which covers zero."
+    higher, lower = (d.a_name, d.b_name) if d.diff > 0 else (d.b_name, d.a_name)
+    return f"{higher} has higher {quantity} than {lower}: {stat}."
+
+
+def mean_std(values: Sequence[float] | np.ndarray, digits: int = 2, what: str = "seeds") -> str:
+    """ "m ± s (n what)"; with one value, only the value and "(1 <what>, no spread)", so a
+    table never prints a standard deviation of one sample."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return "—"
+    if len(v) == 1:
+        return f"{v[0]:.{digits}f} (1 {what.rstrip('s')}, no spread)"
+    return f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f} ({len(v)} {what})"
+
+
+__all__ = ["Difference", "describe_difference", "mean_std", "paired_difference"]
