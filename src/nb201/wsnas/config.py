@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,13 @@ def _check(key: str, value: Any, where: str) -> Any:
 def resolve_search_config(
     method: str, preset: str, overrides: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The config of `method` under `preset` with `overrides`, validated as a whole."""
+    """The config of `method` under `preset` with `overrides`, validated as a whole, as a
+    dict in `SEARCH_KNOBS` order (the form records store and run ids hash)."""
+    return asdict(_resolve(method, preset, overrides))
+
+
+def _resolve(method: str, preset: str, overrides: dict[str, Any] | None) -> SearchConfig:
+    """The one resolution of a search's config: common + the method's table + overrides."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}.")
     p = load_search_preset(preset)
@@ -113,15 +119,16 @@ def resolve_search_config(
             config[k] = _check(k, v, where)
     for k, v in (overrides or {}).items():
         config[k] = _check(k, v, "override")
-    SearchConfig(**config)  # the checks across knobs (temperature and lr schedules)
-    return {k: config[k] for k in SEARCH_KNOBS}
+    return SearchConfig(**config)  # with the checks across knobs (temperature and lr schedules)
 
 
 @dataclass(frozen=True)
 class SearchSpec:
     """One search run: (method, dataset, split, preset, seed) plus knob overrides.
 
-    Picklable; `run_id` hashes everything that changes the numbers (`data_root` does not).
+    Picklable. Resolved once, when it is built: `config` is the frozen, validated
+    `SearchConfig` and `run_id` hashes everything that changes the numbers (`data_root`
+    does not); bad settings raise here, before anything is written.
     """
 
     method: str
@@ -131,31 +138,32 @@ class SearchSpec:
     seed: int
     overrides: dict[str, Any] = field(default_factory=dict)
     data_root: str | None = None
+    config: SearchConfig = field(init=False, repr=False, compare=False)
+    run_id: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_run_identity(self, ("method", "dataset", "split", "preset"))
         object.__setattr__(self, "overrides", dict(self.overrides or {}))
+        object.__setattr__(self, "config", _resolve(self.method, self.preset, self.overrides))
+        ident = {**self._named(), "config": self.config_dict()}
+        blob = json.dumps(ident, sort_keys=True, separators=(",", ":"))
+        object.__setattr__(self, "run_id", "s" + hashlib.sha256(blob.encode()).hexdigest()[:23])
 
     def __hash__(self) -> int:
         return hash(self.run_id)
 
-    @property
-    def config(self) -> dict[str, Any]:
-        return resolve_search_config(self.method, self.preset, self.overrides)
-
-    def to_record(self) -> dict[str, Any]:
+    def _named(self) -> dict[str, Any]:
         return {
             "method": self.method,
             "dataset": self.dataset,
             "split": self.split,
             "preset": self.preset,
             "seed": self.seed,
-            "overrides": dict(self.overrides),
         }
 
-    @property
-    def run_id(self) -> str:
-        ident = {**self.to_record(), "config": self.config}
-        ident.pop("overrides")
-        blob = json.dumps(ident, sort_keys=True, separators=(",", ":"))
-        return "s" + hashlib.sha256(blob.encode()).hexdigest()[:23]
+    def config_dict(self) -> dict[str, Any]:
+        """The resolved config as records store it (a dict in `SEARCH_KNOBS` order)."""
+        return asdict(self.config)
+
+    def to_record(self) -> dict[str, Any]:
+        return {**self._named(), "overrides": dict(self.overrides)}
