@@ -70,7 +70,9 @@ def check_values(record: dict[str, Any], names: Iterable[str]) -> None:
     if not isinstance(values, dict) or not isinstance(seconds, dict):
         raise ValueError("values or seconds is missing")
     for name, v in values.items():
-        if not _number(v) or math.isinf(v) or (name in COSTS and not (math.isfinite(v) and v >= 0)):
+        if name in COSTS and not (_number(v) and math.isfinite(v) and v >= 0):
+            raise ValueError(f"values.{name} is {v!r}; expected a finite number >= 0 (a cost)")
+        if not _number(v) or math.isinf(v):
             raise ValueError(f"values.{name} is {v!r}; expected a finite number (or NaN: undefined)")
         s = seconds.get(name)
         if not _number(s) or not math.isfinite(s) or s < 0:
