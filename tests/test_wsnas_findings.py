@@ -92,3 +92,11 @@ def test_best_method_and_seed_differences_choose_their_wording():
     assert "clearly ahead of SETN and indistinguishable from RSPS" in lines[1]
     assert any("GDAS and RSPS are indistinguishable" in line for line in lines)
     assert OPS  # the space's ops are what the cells above are built from
+
+
+def test_archs_to_measure_puts_finals_first_and_skips_unreached_epochs():
+    records = [_record("gdas", 777, [0, 1, 2, 3]), _record("enas", 777, [5, 5, 5, 6])]
+    archs = F.archs_to_measure(records, epochs=(2, 4, 10))
+    finals = [Arch.from_string(_cell(3)), Arch.from_string(_cell(6))]
+    assert archs[:2] == finals
+    assert set(archs) == {Arch.from_string(_cell(k)) for k in (3, 6, 1, 5)}

@@ -129,6 +129,22 @@ def describe_collapse(c: Collapse) -> str:
     )
 
 
+def archs_to_measure(
+    records: Sequence[Mapping[str, Any]], epochs: Sequence[int] = (10, 25, 50, 100, 250)
+) -> list[Arch]:
+    """The archs worth training at the cheap fidelity: every search's final arch, then the
+    archs derived after each of `epochs` (counted from 1; epochs a search does not reach are
+    skipped), without repeats, finals first (so a capped budget measures them first)."""
+    finals = [Arch.from_string(r["final"]["arch"]) for r in records]
+    fixed = [
+        Arch.from_string(e["arch"])
+        for r in records
+        for e in r["epochs"]
+        if int(e["epoch"]) + 1 in set(epochs)
+    ]
+    return list(dict.fromkeys(finals + fixed))
+
+
 def final_table(
     records: Sequence[Mapping[str, Any]], accuracy: Mapping[str, Callable[[int], float]]
 ) -> pd.DataFrame:
@@ -219,6 +235,7 @@ __all__ = [
     "COLLAPSE_SHARE",
     "Collapse",
     "PAPER_CIFAR10_TEST",
+    "archs_to_measure",
     "best_method",
     "collapse",
     "describe_best",
