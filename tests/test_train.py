@@ -235,7 +235,7 @@ def test_resume_after_kill_gives_exactly_the_uninterrupted_numbers(tmp_path, mon
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     marker = tmp_path / "checkpointed"
     args = {
-        "arch": s.arch,
+        "arch": str(s.arch),
         "dataset": s.dataset,
         "split": s.split,
         "preset": s.preset,

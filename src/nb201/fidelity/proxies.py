@@ -456,7 +456,7 @@ class ProxyTask:
             self.check_result(record)
         except Incomplete:
             return {"values": record["values"], "seconds": record["seconds"]}
-        except ValueError:
+        except (ValueError, TypeError, KeyError, AttributeError):  # not this task's: recomputed whole
             return {}
         return {}
 

@@ -111,6 +111,8 @@ def check(task: Task, path: str | Path) -> tuple[dict[str, Any] | None, str | No
         task.check_result(record)
     except ValueError as exc:
         return None, str(exc)
+    except (TypeError, KeyError, AttributeError, IndexError) as exc:  # JSON of an unexpected shape
+        return None, f"it has an unexpected shape ({type(exc).__name__}: {exc})"
     return record, None
 
 
@@ -193,7 +195,7 @@ def _incomplete(task: Task, path: Path) -> bool:
         task.check_result(read_json(path) or {})
     except Incomplete:
         return True
-    except ValueError:
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError):
         return False
     return False
 
