@@ -359,10 +359,11 @@ def test_a_per_arch_file_holding_another_arch_is_recomputed_not_served(tmp_path,
     with pytest.warns(UserWarning, match="moved it to"):
         counts = P.run_job([1, 2], work, "digits", PROXY_CFG, names=PROXY_NAMES)
     assert (counts["done"], counts["skipped"]) == (1, 1) and [c[0] for c in calls] == [1]
-    frame = P.assemble(work, tmp_path / "t.parquet")
+    tables = tmp_path / "tables"
+    frame = P.assemble(work, tables / "digits-C2-N1-8px-b8-s0.parquet")
     assert list(frame["index"]) == [1, 2]
-    table, _ = load_table(tmp_path / "t.parquet")
-    assert table.loc[1, "nwot"] == own["values"]["nwot"]
+    got = lookup([1, 2], "C2-N1-8px", dataset="digits", dirs=[tables])  # was: InvalidIndexError
+    assert got.loc[1, "nwot"] == own["values"]["nwot"] and list(got["table_index"]) == [1, 2]
 
 
 def test_a_per_arch_file_whose_arch_string_is_another_arch_is_recomputed(tmp_path):
