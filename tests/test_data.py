@@ -584,7 +584,7 @@ def test_tiny_cifar10_falls_back_to_stratified(tmp_path, cifar10_archive):
 
 
 def test_unknown_split_lists_valid_ones(tmp_path):
-    with pytest.raises(ValueError, match=r"unknown split 'cifar100'.*\['cifar10-valid', 'cifar10'\]"):
+    with pytest.raises(ValueError, match=r"unknown split 'cifar100'.*\['cifar10', 'cifar10-valid'\]"):
         get_split(synthetic("cifar10", 10, 10), "cifar100", tmp_path)
     with pytest.raises(ValueError, match=r"\['ImageNet16-120'\]"):
         get_split(synthetic("ImageNet16-120", 10, 10), "ImageNet16-120-valid", tmp_path)

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from nb201.benchmark.store.format import StoreError, write_benchmark
+from nb201.names import split_base
 from nb201.space import Arch
 from nb201.util import REFUSED, load_plain_pickle
 
@@ -342,7 +343,7 @@ def import_official(
                 values=values,
                 present=present,
                 costs=costs,
-                dataset=dataset.removesuffix("-valid"),
+                dataset=split_base(dataset),
                 meta={"source": {"kind": kind, "file": path.name, "flavour": flavour}},
             )
         )
