@@ -167,11 +167,8 @@ def test_bad_settings_raise_and_write_nothing(spec: SearchSpec, match: str, tmp_
 def test_a_preset_for_another_method_is_rejected(tmp_path: Path) -> None:
     text = (Path(nb201.__file__).parent / "configs" / "search" / "digits.toml").read_text()
     preset = tmp_path / "gdas-only.toml"
-    preset.write_text(
-        text.replace(
-            'methods = ["rsps", "darts-v1", "darts-v2", "gdas", "setn", "enas"]', 'methods = ["gdas"]'
-        )
-    )
+    assert "methods" not in text  # the shipped presets are written for every registered method
+    preset.write_text('methods = ["gdas"]\n' + text)
     assert resolve_search_config("gdas", str(preset))["epochs"] == 3
     with pytest.raises(ValueError, match="written for"):
         run_search(SearchSpec("darts-v1", "digits", "digits-valid", str(preset), 1), tmp_path / "out")
