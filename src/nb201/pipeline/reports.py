@@ -216,13 +216,6 @@ def write_sidecar(path: str | Path, numbers: dict[str, Any]) -> Path:
     return path
 
 
-def read_sidecar(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"sidecar {path} not found: execute the notebook that writes it first")
-    return json.loads(path.read_text())
-
-
 def _is_stderr(output: dict[str, Any]) -> bool:
     return output.get("output_type") == "stream" and output.get("name") == "stderr"
 
