@@ -395,7 +395,7 @@ def _run_many(
         if progress:
             from tqdm.auto import tqdm
 
-            from nb201.pipeline.reports import progress_options
+            from nb201.util import progress_options
 
             it = tqdm(seeds, desc=label, **progress_options())
         return [

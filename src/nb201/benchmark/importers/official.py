@@ -302,7 +302,7 @@ def import_official(
     if progress:
         from tqdm import tqdm
 
-        from nb201.pipeline.reports import progress_options
+        from nb201.util import progress_options
 
         items = tqdm(items, desc=f"reading {path.name}", unit="arch-hp", **progress_options())
     for ours, hp, state in items:
