@@ -59,7 +59,8 @@ def test_design_shows_every_extension_point() -> None:
 
 
 def test_the_reader_finds_files_and_runs() -> None:
-    text = "<!-- example: x, files: 1 -->\n```python file=a.py\nA = 1\n```\n```python run\nimport a\n```\n## next\n"
+    text = "<!-- example: x, files: 1 -->\n```python file=a.py\nA = 1\n```\n"
+    text += "```python run\nimport a\n```\n## next\n```python run\nnot = 'this'\n```\n"
     assert examples(text) == {"x": {"files": {"a.py": "A = 1\n"}, "run": "import a\n", "stated": 1}}
 
 
@@ -102,6 +103,6 @@ def test_the_example_runs_and_touches_at_most_two_files(name, tmp_path, monkeypa
             registry.clear()
             registry.update(old)
         for mod in set(sys.modules) - modules:
-            if getattr(sys.modules[mod], "__file__", None) and str(tmp_path) in str(sys.modules[mod].__file__):
+            if str(tmp_path) in str(getattr(sys.modules[mod], "__file__", None) or ""):
                 del sys.modules[mod]
     assert _package_state() == before, "the example edited the package"
