@@ -54,7 +54,7 @@ from nb201.fidelity.tables import TABLE_SCHEMA, load_table  # noqa: F401 - load_
 from nb201.space import NUM_ARCHS, Arch, all_archs
 from nb201.space.cost import count_flops, count_params
 from nb201.space.model import Cell, Network, ResidualReduction, build_network
-from nb201.train.outcome import RunOutcome
+from nb201.train.outcome import RunOutcome, timed_task
 
 ProxyFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], float]
 
@@ -405,13 +405,13 @@ class ProxyTask:
         self, out_dir: str | Path, num_threads: int | None = None, device: str | None = None
     ) -> RunOutcome:
         """Compute and write this architecture's proxies, unless already written."""
+        path = self.result_path(out_dir)
+        return timed_task(self.run_id, path, lambda: self._write(path, max(1, int(num_threads or 1))))
+
+    def _write(self, path: Path, threads: int) -> None:
         from nb201.fsutil import atomic_write_json
 
-        path = self.result_path(out_dir)
-        if path.exists():
-            return RunOutcome(self.run_id, "skipped", None, 0.0, str(path))
-        wall, cpu = time.perf_counter(), time.process_time()
-        threads, previous = max(1, int(num_threads or 1)), torch.get_num_threads()
+        previous = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
             x, y = _batch(self.dataset, self.data_root, self.config)
@@ -430,9 +430,6 @@ class ProxyTask:
             "env": _env() | {"threads": threads},
         }
         atomic_write_json(path, record)
-        return RunOutcome(
-            self.run_id, "ok", None, time.perf_counter() - wall, str(path), time.process_time() - cpu
-        )
 
 
 def run_job(
