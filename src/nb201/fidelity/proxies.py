@@ -241,7 +241,29 @@ PROXIES: dict[str, ProxyFn] = {
     "nwot": nwot,
 }
 FREE = ("params", "flops")  # closed-form costs, computed without a network
-ALL = tuple(PROXIES) + FREE
+ALL = tuple(PROXIES) + FREE  # what nb201 ships; `proxy_names()` adds those registered since
+
+
+def register_proxy(name: str) -> Callable[[ProxyFn], ProxyFn]:
+    """Decorator: make `fn(net, x, y) -> float` (a freshly initialised network in train
+    mode, one batch) the proxy `name`, computable by `compute`, `run_job` and `assemble`.
+    Another function under a taken name raises: a table's column must mean one thing."""
+
+    def add(fn: ProxyFn) -> ProxyFn:
+        old = PROXIES.get(name)
+        if name in FREE or (
+            old is not None and (old.__module__, old.__qualname__) != (fn.__module__, fn.__qualname__)
+        ):
+            raise ValueError(f"proxy {name!r} is taken; choose another name.")
+        PROXIES[name] = fn
+        return fn
+
+    return add
+
+
+def proxy_names() -> tuple[str, ...]:
+    """Every proxy `compute` knows: the registered ones, then the closed-form costs."""
+    return (*PROXIES, *FREE)
 
 
 @dataclass(frozen=True)
@@ -270,9 +292,9 @@ def compute(
     another). Returns `{name: value, name + "_seconds": process CPU seconds of the call}`;
     CPU seconds are core-seconds when torch runs on one thread.
     """
-    unknown = [n for n in names if n not in ALL]
+    unknown = [n for n in names if n not in proxy_names()]
     if unknown:
-        raise ValueError(f"unknown proxies {unknown}; choose from {list(ALL)}")
+        raise ValueError(f"unknown proxies {unknown}; choose from {list(proxy_names())}")
     arch = Arch.coerce(arch)
     out: dict[str, float] = {}
     shape = (int(x.shape[1]), int(x.shape[2]), int(x.shape[3]))
@@ -394,9 +416,9 @@ class ProxyTask:
             raise ValueError(f"index must be an arch index (an integer), got {self.index!r}.")
         object.__setattr__(self, "index", int(self.index))
         object.__setattr__(self, "names", tuple(dict.fromkeys(self.names)))
-        unknown = [n for n in self.names if n not in ALL]
+        unknown = [n for n in self.names if n not in proxy_names()]
         if unknown or not self.names:
-            raise ValueError(f"unknown proxies {unknown or 'none given'}; choose from {list(ALL)}")
+            raise ValueError(f"unknown proxies {unknown or 'none given'}; choose from {list(proxy_names())}")
         ident = {
             "arch": str(Arch.from_index(self.index)),
             "dataset": self.dataset,
@@ -558,7 +580,7 @@ def assemble(work_dir: str | Path, out: str | Path) -> pd.DataFrame:
     from nb201.fsutil import atomic_write
 
     records = _read_work(work_dir)
-    computed = [k for k in ALL if all(k in r["values"] for r in records)]
+    computed = [k for k in proxy_names() if all(k in r["values"] for r in records)]
     rows = []
     for r in records:
         key = Arch.from_index(r["index"]).functional_key()

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from nb201.benchmark.protocol import SEARCH_HP, query_cost
+from nb201.names import parse_metric, set_of, split_base
 from nb201.search.base import (
     Algorithm,
     SearchResult,
@@ -121,7 +122,7 @@ def reported_columns(columns: Sequence[str], dataset: str, metric: str = "x-vali
     contains the reward set and is dropped with it; on cifar10-valid x-valid comes from the
     training images and ori-test is disjoint from it.
     """
-    reward_set = metric[: -len("-accuracy")] if metric.endswith("-accuracy") else metric
+    reward_set = set_of(metric)
     drop = {f"{dataset}/{reward_set}"}
     if f"{dataset}/x-test" in columns and reward_set in ("x-valid", "x-test"):
         drop.add(f"{dataset}/ori-test")
@@ -131,7 +132,7 @@ def reported_columns(columns: Sequence[str], dataset: str, metric: str = "x-vali
 def default_curve_metric(columns: Sequence[str], dataset: str) -> str:
     """The column anytime curves follow: CIFAR-10 test as in the paper, else the search
     split's own test set."""
-    base = dataset[: -len("-valid")] if dataset.endswith("-valid") else dataset
+    base = split_base(dataset)
     for c in (
         "cifar10/ori-test",
         f"{base}/x-test",
@@ -178,7 +179,7 @@ class Experiment:
         """The comparison's protocol, one sentence per item, for a report to print."""
         n_archs = len(self.evaluation)
         runs = {len(v) for v in self.results.values()}
-        reward_set = self.metric.removesuffix("-accuracy")
+        reward_set, quantity = parse_metric(self.metric)
         # distinct cells a run trained to the full schedule (multi-fidelity queries of
         # partial curves do not count): the share of the benchmark a run has seen
         full = [
@@ -193,7 +194,7 @@ class Experiment:
             f"Budget: {self.budget_rule or f'{self.budget:,.0f} simulated seconds'}; "
             f"a run trains {queries:.1f} distinct architectures to the full schedule on average, of the "
             f"{n_archs} the benchmark holds.",
-            f"Reward: {self.dataset}/{reward_set} accuracy after one training run (a random seed) at hp "
+            f"Reward: {self.dataset}/{reward_set} {quantity} after one training run (a random seed) at hp "
             f"{self.hp}.",
             f"Reported: {', '.join(self.datasets)} (final epoch of the longest schedule, mean over seeds); "
             "the reward set and any set containing it are not reported.",
@@ -394,7 +395,7 @@ def _run_many(
         if progress:
             from tqdm.auto import tqdm
 
-            from nb201.pipeline.reports import progress_options
+            from nb201.util import progress_options
 
             it = tqdm(seeds, desc=label, **progress_options())
         return [

@@ -25,7 +25,6 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from nb201.config import TrainConfig
-from nb201.pipeline.reports import progress_options
 from nb201.space import Arch
 from nb201.train import loop, records, task
 from nb201.train.config import dataset_for_split, load_preset
@@ -33,6 +32,7 @@ from nb201.train.engine import Engine, LocalEngine
 from nb201.train.outcome import RunOutcome
 from nb201.train.run import arch_cost
 from nb201.train.spec import RunSpec
+from nb201.util import progress_options
 
 
 @dataclass
