@@ -36,7 +36,6 @@ table; `nb201.fidelity.tables` (torch-free) reads it for any architecture, also 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
 import time
@@ -65,6 +64,7 @@ from nb201.space.cost import count_flops, count_params
 from nb201.space.model import Cell, Network, ResidualReduction, build_network
 from nb201.train.outcome import RunOutcome
 from nb201.train.task import Incomplete, is_done, read_json, write_result
+from nb201.util import content_hash
 
 ProxyFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], float]
 
@@ -424,9 +424,9 @@ class ProxyTask:
             "dataset": self.dataset,
             "config": asdict(self.config),
         }
-        blob = json.dumps({**ident, "names": sorted(self.names)}, sort_keys=True).encode()
         tag = f"{config_tag(self.config)}-{self.index}"
-        object.__setattr__(self, "run_id", f"proxies-{tag}-{hashlib.sha256(blob).hexdigest()[:8]}")
+        digest = content_hash({**ident, "names": sorted(self.names)}, 8)
+        object.__setattr__(self, "run_id", f"proxies-{tag}-{digest}")
 
     def result_path(self, out_dir: str | Path) -> Path:
         return Path(out_dir) / f"{self.index}.json"

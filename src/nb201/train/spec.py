@@ -11,8 +11,6 @@ resolved config, plus everything `nb201.validation.validate_record` checks.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,6 +20,7 @@ from nb201.space import Arch
 from nb201.train import config as presets
 from nb201.train import records, run
 from nb201.train.outcome import RunOutcome
+from nb201.util import content_hash
 from nb201.validation import config_diff, validate_record
 
 
@@ -55,8 +54,7 @@ class RunSpec:
         if self.data_root is not None:
             object.__setattr__(self, "data_root", str(self.data_root))
         object.__setattr__(self, "config", presets.resolve_train_config(self.preset, self.fidelity))
-        blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
-        object.__setattr__(self, "run_id", hashlib.sha256(blob.encode()).hexdigest()[:24])
+        object.__setattr__(self, "run_id", content_hash(self.identity(), 24))
 
     def __hash__(self) -> int:  # fidelity is a dict; hash by identity of the run instead
         return hash(self.run_id)

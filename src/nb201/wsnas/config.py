@@ -11,8 +11,6 @@ checked knob by knob, so a typo or an impossible value fails before anything is 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from nb201.config import (
     from_table,
     read_toml,
 )
+from nb201.util import content_hash
 from nb201.wsnas.methods import METHOD_CLASSES, method_class
 
 SEARCH_PRESET_DIR = Path(__file__).resolve().parent.parent / "configs" / "search"
@@ -180,8 +179,7 @@ class SearchSpec:
         object.__setattr__(self, "config", shared)
         object.__setattr__(self, "method_knobs", own)
         ident = {**self._named(), "config": self.config_dict()}
-        blob = json.dumps(ident, sort_keys=True, separators=(",", ":"))
-        object.__setattr__(self, "run_id", "s" + hashlib.sha256(blob.encode()).hexdigest()[:23])
+        object.__setattr__(self, "run_id", "s" + content_hash(ident, 23))
 
     def __hash__(self) -> int:
         return hash(self.run_id)
