@@ -176,10 +176,13 @@ def test_fidelity_finding_states_how_many_points_are_complete():
         index=["a", "b", "c"],
     )
     base = {"n": 60, "spearman": 0.72, "spearman_lo": 0.6, "spearman_hi": 0.8}
-    out = findings.fidelity_findings(results, 5, 60, ["d", "e"], base, ["chosen b", "used a", "cmp"], "b")
+    out = findings.fidelity_findings(
+        results, 5, 60, ["d", "e"], base, ["chosen b", "used a", "cmp", "so"], "b", True
+    )
     assert out[0].startswith("2 of 5 grid points are complete") and "c (n=24)" in out[0]
     assert "2 have no records yet" in out[0]
     assert out[2].startswith("The rule chooses b: Spearman 0.910 [0.840, 0.940] at 59.0 core-seconds")
+    assert out[3:] == ["cmp", "so"]  # the paired comparison with the benchmark's point, and what follows
 
 
 class _Bench:

@@ -175,6 +175,7 @@ def fidelity_findings(
     baseline: dict[str, float],
     selection_lines: list[str],
     chosen: str | None,
+    compared: bool = False,
 ) -> list[str]:
     """05_fidelity: how many grid points are complete (stated as such), the bar to clear,
     the chosen point with its interval and cost, and its comparison with the benchmark's."""
@@ -196,7 +197,9 @@ def fidelity_findings(
         f"The rule chooses {chosen}: Spearman {_interval(r, 'spearman')} at "
         f"{r['core_seconds_per_arch']:.1f} core-seconds per architecture (n = {int(r['n'])})."
     )
-    out.extend(selection_lines[1:4])
+    # the selection's sentences: with a paired comparison (chosen point vs the benchmark's),
+    # the comparison and its consequence; otherwise the one line on the benchmark's point
+    out.extend(selection_lines[2:4] if compared else selection_lines[1:2])
     return out[:6]
 
 
