@@ -229,9 +229,10 @@ def ranking_findings(
         f"{_interval(row, 'spearman')}, Kendall {_interval(row, 'kendall')} on {int(row['n'])} calibration "
         f"architectures ({how}), at {row['core_seconds_per_arch']:.2f} core-seconds per architecture."
     ]
+    names = {"cheap run: final test acc": "the cheap training run alone"}
     for other, d in deltas.items():
         diff = stats.from_interval(
-            "the chosen ranker", other, d["delta_spearman"], d["lo"], d["hi"], int(d["n"])
+            "the chosen ranker", names.get(other, other), d["delta_spearman"], d["lo"], d["hi"], int(d["n"])
         )
         out.append(stats.describe_difference(diff, quantity="Spearman agreement", unit="", digits=3))
     if best_zero_cost:
