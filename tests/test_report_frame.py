@@ -160,7 +160,11 @@ def test_distribution_sentence_counts_the_left_tail():
     flat = analysis.describe_distribution(np.linspace(50, 60, 40), "acc")
     assert "no long left tail" in flat and "40 architectures" in flat
     tailed = analysis.describe_distribution(np.r_[np.linspace(55, 60, 40), [20.0, 25.0]], "acc")
-    assert "2 (5%) lie more than 1.5 interquartile ranges below" in tailed and "long left tail" in tailed
+    assert (
+        "2 (4.8%) lie more than 1.5 interquartile ranges below" in tailed and ": a long left tail" in tailed
+    )
+    one = analysis.describe_distribution(np.r_[np.linspace(55, 60, 199), [20.0]], "acc")
+    assert "1 (0.5%) lies more than" in one and ": no long left tail" in one  # one outlier is no tail
 
 
 def test_fidelity_finding_states_how_many_points_are_complete():

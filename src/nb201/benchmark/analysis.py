@@ -236,14 +236,16 @@ def describe_distribution(
         f"{what} over {len(v):,} architectures: median {med:.2f}{unit}, interquartile range "
         f"[{q1:.2f}, {q3:.2f}], range [{v.min():.2f}, {v.max():.2f}]"
     )
+    rule = "more than 1.5 interquartile ranges below the lower quartile"
     if low == 0:
-        tail = "none lies more than 1.5 interquartile ranges below the lower quartile: no long left tail"
-        return f"{head}; {tail}."
-    share = low / len(v)
+        return f"{head}; none lies {rule}: no long left tail."
+    # a tail is several low outliers, not one: at least 2 and at least 2% of the architectures
+    long_tail = low >= max(2, 0.02 * len(v))
+    verdict = "a long left tail" if long_tail else "no long left tail"
+    above = f"; {high} lie as far above the upper quartile" if high else ""
     return (
-        f"{head}; {low} ({share:.0%}) lie more than 1.5 interquartile ranges below the lower quartile, "
-        f"down to {v.min():.2f}{unit}: a long left tail"
-        + (f" ({high} such outliers above)." if high else ".")
+        f"{head}; {low} ({low / len(v):.1%}) {'lies' if low == 1 else 'lie'} {rule}, down to "
+        f"{v.min():.2f}{unit}: {verdict}{above}."
     )
 
 

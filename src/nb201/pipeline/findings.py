@@ -74,8 +74,9 @@ def aggregate_findings(numbers: dict[str, Any], final: pd.DataFrame) -> list[str
         )
     added = sum(sub["added"] for sub in numbers["substores"].values())
     out.append(
-        f"This execution added {added:,} runs from {numbers['new_files']:,} new record files "
-        f"({numbers['known_files']:,} already ingested, {numbers['malformed']} malformed)."
+        f"This execution added {added:,} runs to the benchmark: it read {numbers['new_files']:,} record "
+        f"files not seen before ({numbers['known_files']:,} already ingested, {numbers['malformed']} "
+        "malformed; a record whose run is already stored adds nothing)."
     )
     spent = [p for p in numbers.get("provenance", []) if p.get("CPU hours") is not None]
     if spent:
