@@ -102,9 +102,10 @@ def test_reports_are_rendered_in_the_frame_with_no_code(digits_pipeline: Path) -
         assert "PosixPath(" not in html and "<Figure size" not in html  # no bare repr
         assert "<script src" not in html and "cdnjs" not in html  # nothing loaded from the network
         # provenance and parameters come last; the findings (where the notebook states them) first
-        assert html.index("Parameters and provenance") > html.index("data:image/png;base64")
+        first_figure = html.index("<img ")  # (the template's CSS embeds icons too: look for <img)
+        assert html.index("Parameters and provenance") > first_figure
         if name != "04_search":
-            assert html.index("Findings") < html.index("data:image/png;base64")
+            assert html.index("<h2") == html.index('<h2 id="Findings"') < first_figure
 
 
 def _code_is_dirty() -> bool:

@@ -151,8 +151,8 @@ def test_clear_signal_ranking_finding_states_the_direction():
         "evaluation": "10-fold CV (out-of-fold)",
     }
     out = findings.ranking_findings("gbm", row, 200, 10, deltas | none, 34, None, 200)
-    assert out[1].startswith("the chosen ranker has higher Spearman agreement than the cheap run")
-    assert out[2].startswith("the chosen ranker and parameter count are indistinguishable")
+    assert out[1].startswith("The chosen ranker has higher Spearman agreement than the cheap run")
+    assert out[2].startswith("The chosen ranker and parameter count are indistinguishable")
     assert "leaks" in out[-1] and "34 candidates" in out[-1]
 
 

@@ -235,7 +235,8 @@ def ranking_findings(
         diff = stats.from_interval(
             "the chosen ranker", names.get(other, other), d["delta_spearman"], d["lo"], d["hi"], int(d["n"])
         )
-        out.append(stats.describe_difference(diff, quantity="Spearman agreement", unit="", digits=3))
+        text = stats.describe_difference(diff, quantity="Spearman agreement", unit="", digits=3)
+        out.append(text[0].upper() + text[1:])  # it starts with "the chosen ranker"
     if best_zero_cost:
         out.append(
             f"The best single zero-cost proxy, {best_zero_cost['method']}, reaches Spearman "

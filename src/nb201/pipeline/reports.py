@@ -144,7 +144,7 @@ def findings(sentences: list[str | None], numbers: dict[str, Any] | None = None)
     "findings", so the sidecar carries exactly what the report states."""
     from IPython.display import Markdown, display
 
-    shown = [s.strip()[0].upper() + s.strip()[1:] for s in sentences if s and s.strip()]
+    shown = [s.strip() for s in sentences if s and s.strip()]
     if not 1 <= len(shown) <= MAX_FINDINGS:
         raise ValueError(
             f"a Findings block holds 1 to {MAX_FINDINGS} sentences, got {len(shown)}: "
