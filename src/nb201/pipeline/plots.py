@@ -64,7 +64,8 @@ def color_name(k: int) -> str:
     return COLOR_NAMES[k % len(COLOR_NAMES)]
 
 
-def _integer_axis(axis: Any) -> None:
+def integer_axis(axis: Any) -> None:
+    """Integer ticks on an axis that counts (epochs, runs, architectures)."""
     axis.set_major_locator(MaxNLocator(integer=True))
 
 
@@ -103,7 +104,7 @@ def learning_curves(records: Sequence[dict[str, Any]]) -> Plot:
             label = f"#{r['arch_index']} seed {r['spec']['seed']}"
             ax.plot(epochs, [e[f"{s}-accuracy"] for e in r["epochs"]], ms=4, label=label, **line_style(k))
         ax.set(title=f"{s} accuracy per epoch", xlabel="epoch", ylabel=ACCURACY)
-        _integer_axis(ax.xaxis)
+        integer_axis(ax.xaxis)
     fig.tight_layout()
     handles, labels = axes[0][0].get_legend_handles_labels()
     _legend_below(fig, handles, labels, title="architecture index, seed")
@@ -124,7 +125,7 @@ def accuracy_histogram(final: pd.DataFrame) -> Plot:
     ax.set(
         title="Final accuracy of the architectures in the benchmark", xlabel=ACCURACY, ylabel="architectures"
     )
-    _integer_axis(ax.yaxis)
+    integer_axis(ax.yaxis)
     if ax.get_legend() is not None:
         plt.setp(ax.get_legend().get_texts(), fontsize=LEGEND_SIZE)
     caption = (
@@ -204,7 +205,7 @@ def epoch_agreement(agreements: dict[str, pd.DataFrame], target: str = "the fina
         ax.plot(agree["epoch"], agree["kendall"], ms=5, label=label, **line_style(k))
     ax.set(title=f"Ranking after epoch k against {target}", xlabel="epoch k")
     ax.set(ylabel="Kendall tau", ylim=(-0.1, 1.02))
-    _integer_axis(ax.xaxis)
+    integer_axis(ax.xaxis)
     ax.legend(fontsize=LEGEND_SIZE, loc="lower right")
     lines = ", ".join(agreements)
     return Plot(
@@ -381,7 +382,7 @@ def _method_lines(ax: Any, data: pd.DataFrame, y: str, methods: list[str]) -> No
     for k, m in enumerate(methods):
         d = data[data["method"] == m].groupby("epoch", sort=True)[y].mean()
         ax.plot(d.index, d.values, ms=5, label=m, **line_style(k))
-    _integer_axis(ax.xaxis)
+    integer_axis(ax.xaxis)
 
 
 def search_epochs(per_epoch: pd.DataFrame, shown: str) -> Plot:
@@ -425,7 +426,7 @@ def op_shares(fractions: pd.DataFrame, methods: Sequence[str], ops: Sequence[str
         d = fractions[fractions.method == m].set_index("epoch")[list(ops)]
         ax.stackplot(d.index, d.T.values, labels=list(ops), colors=[colors[o] for o in ops], alpha=0.85)
         ax.set(title=m, xlabel="epoch", ylim=(0, 1))
-        _integer_axis(ax.xaxis)
+        integer_axis(ax.xaxis)
     axes[0][0].set_ylabel("share of the derived cell's edges")
     fig.tight_layout()
     handles, labels = axes[0][0].get_legend_handles_labels()
