@@ -67,6 +67,7 @@ from nb201.search.base import (
 )
 from nb201.search.experiment import PAPER_RESULTS, Experiment, evaluation_table, run_experiment
 from nb201.search.oracle import Oracle, build_oracle
+from nb201.search.problem import SearchProblem, budget_rule
 
 __all__ = [
     "ALGORITHMS",
@@ -76,8 +77,10 @@ __all__ = [
     "Oracle",
     "PAPER_RESULTS",
     "SearchEnv",
+    "SearchProblem",
     "SearchResult",
     "as_algorithm",
+    "budget_rule",
     "build_oracle",
     "evaluation_table",
     "index_of",
