@@ -68,6 +68,7 @@ def _curve_oracle() -> Oracle:
     return Oracle.from_arrays(reward, cost)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # statsmodels divides by zero on one-level columns
 @pytest.mark.parametrize(
     "oracle, budget", [(_oracle(), 9000), (_curve_oracle(), 6000)], ids=["final", "curves"]
 )
