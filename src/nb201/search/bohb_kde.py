@@ -61,7 +61,8 @@ class _Density:
 
     def __call__(self, x: Any) -> np.ndarray:
         k = np.where(self.data == np.asarray(x, dtype=np.float64), self.same, self.other)
-        return np.squeeze([k.prod(axis=1).sum(axis=0) / self.nobs])
+        with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 where statsmodels gets NaN too
+            return np.squeeze([k.prod(axis=1).sum(axis=0) / self.nobs])
 
 
 class KDEGenerator(BOHB):

@@ -10,7 +10,6 @@ benchmark has it, else its longest), averaged over seeds. That is the paper's Ta
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +19,11 @@ import numpy as np
 import pandas as pd
 
 from nb201.search.base import Algorithm, SearchFn, SearchResult, as_algorithm, check_seed
+from nb201.search.compare import comparison_table, difference_records, differences, findings
 from nb201.search.oracle import open_benchmark
-from nb201.search.problem import SearchProblem
+from nb201.search.problem import SearchProblem, estimated_split
 from nb201.search.runner import run_many
+from nb201.search.trajectories import anytime_curves, export, trajectories
 from nb201.space import Arch
 
 if TYPE_CHECKING:
@@ -69,6 +70,26 @@ def evaluation_table(benchmark: Benchmark | str | Path) -> pd.DataFrame:
     table = pd.DataFrame(cols)
     table.index.name = "arch_index"
     return table
+
+
+def fidelity_labels(benchmark: Benchmark | str | Path) -> dict[str, str]:
+    """What the numbers of each `evaluation_table` column are: "estimated, 200 epochs"
+    where the benchmark models them (`Benchmark.estimate_info`), else "measured, <E> epochs,
+    hp <hp>", for the reporting schedule each column is read at."""
+    bench = open_benchmark(benchmark)
+    out = {}
+    for split in bench.datasets:
+        hp = bench.default_hp(split, "report")
+        epochs = int(bench.num_epochs(split, hp))
+        if estimated_split(bench, split, hp):
+            info = bench.estimate_info(split, hp) if hasattr(bench, "estimate_info") else None
+            epochs = int((info or {}).get("epochs", epochs))
+            label = f"estimated, {epochs} epochs"
+        else:
+            label = f"measured, {epochs} epochs, hp {hp}"
+        for s in bench.eval_sets(split, hp):
+            out[f"{split}/{s}"] = label
+    return out
 
 
 def reported_columns(columns: Sequence[str], dataset: str, metric: str = "x-valid-accuracy") -> list[str]:
@@ -120,6 +141,33 @@ class Experiment:
     budget_rule: str = ""  # how the budget was chosen, in words
     problem: SearchProblem | None = field(default=None, repr=False)  # the question every run answered
     workers: int = 1  # processes the runs were spread over (for the wall times)
+    fidelity: dict[str, str] = field(default_factory=dict)  # evaluation column -> what its numbers are
+
+    # ---- statistics, findings and traces (nb201.search.compare, nb201.search.trajectories)
+    def comparisons(self, column: str | None = None, n_boot: int = 2000, level: float = 0.95) -> pd.DataFrame:
+        """Paired differences between every two algorithms (runs paired by seed) in final
+        `column` accuracy (default `curve_metric`), with bootstrap intervals and the
+        sentence `nb201.stats.describe_difference` words each with."""
+        return comparison_table(self, column, n_boot, level)
+
+    def findings(self, column: str | None = None) -> list[str]:
+        """3-6 sentences a report opens with, each from the comparison's numbers."""
+        return findings(self, column)
+
+    def trajectories(self, column: str | None = None) -> pd.DataFrame:
+        """Every query of every run (`nb201.search.trajectories.TRAJECTORY_COLUMNS`), the
+        incumbent scored on `column` (default `curve_metric`)."""
+        return trajectories(self.results, self.evaluation[column or self.curve_metric])
+
+    def export_trajectories(self, path: str | Path, column: str | None = None) -> Path:
+        """`trajectories()` written to `path` (.parquet, .csv or .csv.gz), atomically."""
+        return export(self.trajectories(column), path)
+
+    def curves_by_queries(self, column: str | None = None, max_queries: int | None = None) -> pd.DataFrame:
+        """Anytime curves against the number of queries made (1 .. the longest run)."""
+        n = max_queries or int(self.runs["queries"].max())
+        grid = np.arange(1, n + 1, dtype=np.float64)
+        return anytime_curves(self.results, self.evaluation[column or self.curve_metric], grid, by="queries")
 
     @property
     def datasets(self) -> list[str]:
@@ -156,8 +204,11 @@ class Experiment:
             f"{n_archs} the benchmark holds.",
             f"Reward: {self.dataset}/{reward_set} accuracy after one training run (a random seed) at hp "
             f"{self.hp}.",
-            f"Reported: {', '.join(self.datasets)} (final epoch of the longest schedule, mean over seeds); "
+            f"Reported: {self._reported_words()}: the final epoch of the longest schedule, mean over seeds; "
             "the reward set and any set containing it are not reported.",
+            "Comparisons: each pair of algorithms by the difference of mean final accuracy over runs "
+            "paired by seed, with a 95% percentile-bootstrap interval; indistinguishable when it "
+            "covers zero.",
         ]
         if self.has_paper_columns:
             lines.append(f"Rows marked (paper) are quoted, not computed: {PAPER_WHAT}.")
@@ -174,6 +225,12 @@ class Experiment:
                 "algorithms here say little about them."
             )
         return lines
+
+    def _reported_words(self) -> str:
+        labels = [self.fidelity.get(c) for c in self.datasets]
+        if labels and len(set(labels)) == 1 and labels[0]:
+            return f"{', '.join(self.datasets)} ({labels[0]})"
+        return ", ".join(f"{c} ({lab})" if lab else c for c, lab in zip(self.datasets, labels))
 
     def key_numbers(self, benchmark: str | Path) -> dict[str, Any]:
         """The comparison's key numbers as JSON-ready values, for a report's sidecar:
@@ -197,6 +254,10 @@ class Experiment:
             },
             "wall_time_s": self.wall_time,
             "queries_mean": {a: float(np.mean([r.n_queries for r in rs])) for a, rs in self.results.items()},
+            "workers": self.workers,
+            "fidelity": {c: self.fidelity.get(c, "") for c in self.datasets},
+            "differences": difference_records(differences(self)),
+            "findings": self.findings(),
         }
 
     def summary(self, paper: bool = True, formatted: bool = True) -> pd.DataFrame:
@@ -205,7 +266,7 @@ class Experiment:
         paper's rows (labelled `<name> (paper)`, quoted, for the algorithms run plus
         ResNet and the optimum; CIFAR-10 test only) where the benchmark has that column."""
         g = self.runs.groupby("algorithm", sort=False)[self.datasets]
-        mean, std = g.mean(), g.std(ddof=0)
+        mean, std = g.mean(), g.std(ddof=1)  # sample std, as nb201.stats.mean_std
         best = self.evaluation[self.datasets].max(axis=0)
         mean.loc["optimal"] = best
         std.loc["optimal"] = 0.0
@@ -296,7 +357,8 @@ def run_experiment(
     workers = _check_count("workers", workers)
     problem = SearchProblem.of(benchmark, dataset=dataset, hp=hp, metric=metric, budget=budget)
     checked = _checked_algorithms(algorithms, settings)
-    evaluation = evaluation_table(problem._bench())
+    bench = problem._bench()
+    evaluation = evaluation_table(bench)
     reported = reported_columns(evaluation.columns, problem.dataset, problem.metric)
     curve = curve_metric or default_curve_metric(reported, problem.dataset)
     if curve not in evaluation.columns:
@@ -322,7 +384,7 @@ def run_experiment(
     )
     return Experiment(
         runs=_runs_frame(results, evaluation),
-        curves=_curves(results, evaluation[curve], times),
+        curves=anytime_curves(results, evaluation[curve], times),
         results=results,
         evaluation=evaluation,
         curve_metric=curve,
@@ -334,6 +396,7 @@ def run_experiment(
         budget_rule=problem.budget_rule,
         problem=problem,
         workers=workers,
+        fidelity=fidelity_labels(bench),
     )
 
 
@@ -359,30 +422,3 @@ def _runs_frame(results: dict[str, list[SearchResult]], evaluation: pd.DataFrame
     scores = evaluation.reindex(frame["arch_index"].to_numpy())
     scores.index = frame.index
     return pd.concat([frame, scores], axis=1)
-
-
-def _curves(results: dict[str, list[SearchResult]], test: pd.Series, times: np.ndarray) -> pd.DataFrame:
-    """Best-so-far test accuracy (of each run's current answer) at each grid time."""
-    lookup = np.full(int(test.index.max()) + 1, np.nan)
-    lookup[test.index.to_numpy()] = test.to_numpy()
-    frames = []
-    for label, rs in results.items():
-        mat = np.full((len(rs), len(times)), np.nan)
-        for i, r in enumerate(rs):
-            if r.n_queries == 0:
-                continue
-            pos = np.searchsorted(r.times, times, side="right") - 1
-            got = pos >= 0
-            mat[i, got] = lookup[r.incumbents[pos[got]]]
-        answered = np.isfinite(mat).mean(axis=0)
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns before any answer
-            stats = {
-                "mean": np.nanmean(mat, axis=0),
-                "std": np.nanstd(mat, axis=0),
-                "q25": np.nanpercentile(mat, 25, axis=0),
-                "median": np.nanmedian(mat, axis=0),
-                "q75": np.nanpercentile(mat, 75, axis=0),
-            }
-        frames.append(pd.DataFrame({"algorithm": label, "time": times, **stats, "answered": answered}))
-    return pd.concat(frames, ignore_index=True)
