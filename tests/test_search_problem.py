@@ -107,7 +107,8 @@ def test_a_pickled_problem_keeps_what_it_read_and_its_rule(needle):
     b = run_search("RS", again, seed=4)
     assert a.archs.tolist() == b.archs.tolist()
     bohb = run_search("BOHB", again, seed=4)  # the 200-epoch curves: re-read from the folder
-    assert bohb.hp == "200" and bohb.n_queries > 0
+    assert bohb.hp == "200" and bohb.archs.tolist() == run_search("BOHB", problem, seed=4).archs.tolist()
+    np.testing.assert_array_equal(again.oracle.column(3)[0], problem.oracle.column(3)[0])  # read on demand
 
 
 def test_parallel_runs_of_an_unpicklable_algorithm_equal_serial_ones(needle):
@@ -118,6 +119,18 @@ def test_parallel_runs_of_an_unpicklable_algorithm_equal_serial_ones(needle):
 
     one = run_experiment({"local": local, "BOHB": "BOHB"}, bench, runs=5, seed=9, budget=4000)
     two = run_experiment({"local": local, "BOHB": "BOHB"}, bench, runs=5, seed=9, budget=4000, workers=2)
+    cols = ["algorithm", "seed", "arch_index", "queries", "used_time"]
+    assert one.runs[cols].equals(two.runs[cols])
+
+
+def test_spawned_workers_get_the_pickled_problem_and_give_the_same_runs(needle, monkeypatch):
+    from nb201.search import runner
+
+    bench, _ = needle
+    problem = SearchProblem.of(bench, budget=4000)
+    one = run_experiment(["RS", "BOHB"], problem, runs=4, seed=9)
+    monkeypatch.setattr(runner, "can_fork", lambda: False)
+    two = run_experiment(["RS", "BOHB"], problem, runs=4, seed=9, workers=2)
     cols = ["algorithm", "seed", "arch_index", "queries", "used_time"]
     assert one.runs[cols].equals(two.runs[cols])
 

@@ -247,6 +247,25 @@ class SearchProblem:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         object.__setattr__(self, "_lock", threading.Lock())
+        if self._root is not None:  # columns not read before pickling: from the folder, on demand
+            for oracle in self._oracles.values():
+                if oracle.loader is None:
+                    oracle.loader = _Reloader(self._root, oracle.split, oracle.hp, oracle.metric)
+
+
+class _Reloader:
+    """An unpickled oracle's loader: re-opens the benchmark folder the first time a column
+    that did not travel is asked for (same folder, same packing of seeds)."""
+
+    def __init__(self, root: str, split: str, hp: str, metric: str):
+        self.args = (root, split, hp, metric)
+        self._oracle: Oracle | None = None
+
+    def __call__(self, epoch: int) -> Any:
+        if self._oracle is None:
+            root, split, hp, metric = self.args
+            self._oracle = build_oracle(open_benchmark(root), split, hp, metric)
+        return self._oracle.loader(epoch)
 
 
 def estimated_split(bench: Benchmark, split: str, hp: str) -> bool:

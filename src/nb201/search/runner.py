@@ -53,7 +53,7 @@ def run_many(
     oracle.column(None)  # read once here, shared by every worker
     chunks = [list(seeds[i :: workers * 4]) for i in range(workers * 4)]
     chunks = [c for c in chunks if c]
-    if "fork" in multiprocessing.get_all_start_methods():
+    if can_fork():
         key = next(_KEYS)
         _SHARED[key] = (algo, problem)
         try:
@@ -64,11 +64,17 @@ def run_many(
         finally:
             _SHARED.pop(key, None)
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        ctx = multiprocessing.get_context("spawn")  # the platform cannot fork: a fresh interpreter
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             n = len(chunks)
             parts = list(pool.map(_pickled, [algo] * n, [problem] * n, chunks, [settings] * n))
     by_seed = {r.seed: r for part in parts for r in part}
     return [by_seed[s] for s in seeds]
+
+
+def can_fork() -> bool:
+    """Whether workers can be forked (and so inherit the problem) on this platform."""
+    return "fork" in multiprocessing.get_all_start_methods()
 
 
 def _inherited(key: int, seeds: list[int], settings: dict[str, Any]) -> list[SearchResult]:
