@@ -20,6 +20,8 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from nb201.names import parse_metric
+
 ACCURACY = "top-1 accuracy (%)"
 
 
@@ -31,7 +33,7 @@ def _ci_title(prefix: str, agree: dict[str, float]) -> str:
 def learning_curves(records: Sequence[dict[str, Any]]) -> Figure:
     """Accuracy per epoch on every set of the runs' records (training accuracy included),
     one panel per set, one line per run."""
-    sets = [k[: -len("-accuracy")] for k in records[0]["epochs"][0] if k.endswith("-accuracy")]
+    sets = [m.set for m in map(parse_metric, records[0]["epochs"][0]) if m.quantity == "accuracy"]
     fig, axes = plt.subplots(1, len(sets), figsize=(3.6 * len(sets) + 1.6, 3.4), squeeze=False)
     for ax, s in zip(axes[0], sets):
         for r in records:

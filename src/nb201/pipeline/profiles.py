@@ -126,10 +126,7 @@ class FidelityParams:
 class WeightSharingParams:
     """06_weight_sharing: the six weight-sharing methods, evaluated through a benchmark."""
 
-    methods: list[str] = knob(
-        ["rsps", "darts-v1", "darts-v2", "gdas", "setn", "enas"],
-        "weight-sharing methods (nb201.wsnas.METHODS)",
-    )
+    methods: list[str] | None = knob(None, "weight-sharing methods; None: every registered one")
     seeds: list[int] = knob([777, 888], "one search per (method, seed)")
     dataset: str = knob("digits", 'dataset searched on: "digits", "cifar10", or "folder:<zip or folder>"')
     split: str = knob("digits-valid", 'the search split: it must have a valid half (the "-valid" form)')

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from nb201.names import parse_metric, set_of, split_base
 from nb201.search.base import Algorithm, SearchFn, SearchResult, as_algorithm, check_seed
 from nb201.search.compare import comparison_table, difference_records, differences, findings
 from nb201.search.oracle import open_benchmark
@@ -101,7 +102,7 @@ def reported_columns(columns: Sequence[str], dataset: str, metric: str = "x-vali
     contains the reward set and is dropped with it; on cifar10-valid x-valid comes from the
     training images and ori-test is disjoint from it.
     """
-    reward_set = metric[: -len("-accuracy")] if metric.endswith("-accuracy") else metric
+    reward_set = set_of(metric)
     drop = {f"{dataset}/{reward_set}"}
     if f"{dataset}/x-test" in columns and reward_set in ("x-valid", "x-test"):
         drop.add(f"{dataset}/ori-test")
@@ -111,7 +112,7 @@ def reported_columns(columns: Sequence[str], dataset: str, metric: str = "x-vali
 def default_curve_metric(columns: Sequence[str], dataset: str) -> str:
     """The column anytime curves follow: CIFAR-10 test as in the paper, else the search
     split's own test set."""
-    base = dataset[: -len("-valid")] if dataset.endswith("-valid") else dataset
+    base = split_base(dataset)
     for c in (
         "cifar10/ori-test",
         f"{base}/x-test",
@@ -187,7 +188,7 @@ class Experiment:
         """The comparison's protocol, one sentence per item, for a report to print."""
         n_archs = len(self.evaluation)
         runs = {len(v) for v in self.results.values()}
-        reward_set = self.metric.removesuffix("-accuracy")
+        reward_set, quantity = parse_metric(self.metric)
         # distinct cells a run trained to the full schedule (multi-fidelity queries of
         # partial curves do not count): the share of the benchmark a run has seen
         full = [
@@ -202,7 +203,7 @@ class Experiment:
             f"Budget: {self.budget_rule or f'{self.budget:,.0f} simulated seconds'}; "
             f"a run trains {queries:.1f} distinct architectures to the full schedule on average, of the "
             f"{n_archs} the benchmark holds.",
-            f"Reward: {self.dataset}/{reward_set} accuracy after one training run (a random seed) at hp "
+            f"Reward: {self.dataset}/{reward_set} {quantity} after one training run (a random seed) at hp "
             f"{self.hp}.",
             f"Reported: {self._reported_words()}: the final epoch of the longest schedule, mean over seeds; "
             "the reward set and any set containing it are not reported.",

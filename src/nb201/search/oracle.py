@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nb201.benchmark.protocol import SEARCH_HP, query_cost
+from nb201.names import set_of
 from nb201.space import NUM_ARCHS
 
 if TYPE_CHECKING:
@@ -178,7 +179,7 @@ def build_oracle(
 
 def _from_benchmark(bench: Benchmark, split: str, hp: str, metric: str) -> Oracle:
     check_dataset(bench, split, hp)
-    eval_set = metric[: -len("-accuracy")] if metric.endswith("-accuracy") else metric.rsplit("-", 1)[0]
+    eval_set = set_of(metric)
     names = bench.metric_names(split, hp)
     if metric not in names:
         raise KeyError(
@@ -254,8 +255,3 @@ def resolve_hp(bench: Benchmark, split: str, hp: str | int | None) -> str:
             ) from None
     check_dataset(bench, split, str(hp))
     return str(hp)
-
-
-def archs_of(bench: Benchmark, split: str, hp: str) -> np.ndarray:
-    """Official indices of the architectures the (split, hp) sub-store holds (`Benchmark.indexes`)."""
-    return np.asarray(bench.indexes(split, str(hp)), dtype=np.int64)

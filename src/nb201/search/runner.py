@@ -45,7 +45,7 @@ def run_many(
         if progress is not None:
             from tqdm.auto import tqdm
 
-            from nb201.pipeline.reports import progress_options
+            from nb201.util import progress_options
 
             it = tqdm(seeds, desc=progress, **progress_options())
         return [run_one(algo, problem, s, settings) for s in it]
