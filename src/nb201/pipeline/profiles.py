@@ -90,6 +90,9 @@ class SearchParams:
     one_shot_records: str | None = knob(
         None, "folder of one-shot search records (nb201.search/1) for the leaderboard; None: none"
     )
+    one_shot_benchmark: str | None = knob(
+        None, "benchmark folder the one-shot archs are looked up in; None: benchmark"
+    )
     trajectories: str | None = knob(
         None, "file to export every query of every run to (.parquet/.csv); None: not exported"
     )
