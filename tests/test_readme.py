@@ -22,7 +22,7 @@ from nb201.pipeline import load_profile, profile_names, run_pipeline
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
 # the docs the README's detail moved to, in reading order (a block may use what an earlier made)
-DOCS = ("docs/usage.md", "docs/cifar10-cpu.md", "docs/search.md")
+DOCS = ("docs/usage.md", "docs/cifar10-cpu.md")  # docs/search.md: tests/test_docs_search.py
 BLOCK = re.compile(r"```(bash|python)\n(.*?)```", re.S)
 BLOCKS = [(m.group(1), m.group(2)) for m in BLOCK.finditer(README)]
 DOC_BLOCKS = [(doc, m.group(1), m.group(2)) for doc in DOCS for m in BLOCK.finditer((REPO / doc).read_text())]
@@ -181,9 +181,7 @@ def test_the_official_archive_profile_rebuilds_the_committed_benchmarks_architec
 
     committed = Benchmark.open(REPO / "data" / "benchmarks" / "cifar10-cpu")
     archs = select_archs(f"benchmark:{committed.root}")
-    from nb201.search.oracle import archs_of
-
-    held = sorted(archs_of(committed, "cifar10-jpeg", "cpu-cifar").tolist())
+    held = sorted(committed.indexes("cifar10-jpeg", "cpu-cifar").tolist())
     assert len(archs) == 200 and [a.index for a in archs] == held
 
     # the profile itself, on a tiny archive in the official format, two architectures

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from nb201.names import eval_metrics
 from nb201.space import EDGES, OPS, Arch
 
 
@@ -462,9 +463,9 @@ def final_accuracy_stats(records: Sequence[dict]) -> dict[str, dict[str, Any]]:
     "final_accuracy": {set: {n, median, q25, q75, min, max}}}."""
     final: dict[str, list[float]] = {}
     for r in records:
-        for k, v in r["epochs"][-1].items():
-            if k.endswith("-accuracy") and not k.startswith("train"):
-                final.setdefault(k, []).append(v)
+        last = r["epochs"][-1]
+        for k in eval_metrics(last):
+            final.setdefault(k, []).append(last[k])
 
     def summary(v: list[float]) -> dict[str, float]:
         q25, med, q75 = (float(x) for x in np.percentile(v, [25, 50, 75]))
