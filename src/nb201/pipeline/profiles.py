@@ -87,6 +87,15 @@ class SearchParams:
     )
     workers: int = knob(1, "processes for the runs", low=1)
     seed: int = knob(0, "master seed: run r of every algorithm derives its seed from it")
+    one_shot_records: str | None = knob(
+        None, "folder of one-shot search records (nb201.search/1) for the leaderboard; None: none"
+    )
+    one_shot_benchmark: str | None = knob(
+        None, "benchmark folder the one-shot archs are looked up in; None: benchmark"
+    )
+    trajectories: str | None = knob(
+        None, "file to export every query of every run to (.parquet/.csv); None: not exported"
+    )
     sidecar: str = knob("reports/04_search.json", "this notebook's key numbers, as JSON")
 
 
