@@ -20,9 +20,12 @@ Three ways to run a cell:
 What buys the speed (the original runs one module per edge and op): the convolutions of
 one kernel leaving a node are one wider convolution (`C -> C * fan_out`), with one BN over
 the stacked channels (BN is per channel, so this equals one BN per edge); a node's ReLU is
-computed once for all its convolutions; `none` is never computed (its output is zero); a
-mixture weights all edges leaving a node in one broadcast multiply-add; in arch mode the
-wide convolution runs only on the slices of the chosen targets.
+computed once for all its convolutions; `none` is never computed (its output is zero); in
+arch mode the wide convolution runs only on the (narrowed, not copied) slices of the chosen
+targets, and nodes that cannot reach the cell output are not run at all when BN keeps no
+statistics. Mixture and hard-sample weights are split into per-edge scalars once per
+forward for all 3N cells, not indexed in every cell (at the cheap scale those tiny autograd
+ops cost as much as the convolutions).
 """
 
 from __future__ import annotations
@@ -88,6 +91,7 @@ class SearchCell(nn.Module):
             if weights is None:
                 raise ValueError("a search cell needs mixture weights [6, 5] or an arch (six op ids).")
             return self._mixture(x, weights)
+        arch = [int(a) for a in arch]
         if isinstance(weights, torch.Tensor):
             weights = HardWeights.of(weights, arch)
         return self._arch(x, arch, weights)
