@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from nb201.benchmark.store.format import ALL_TIME_SUFFIX, StoreKeyError
+from nb201.benchmark.store.format import StoreKeyError
 from nb201.benchmark.view import _View, seed_mean
+from nb201.names import is_per_arch, parse_metric, running_sum
 from nb201.space import NUM_ARCHS
 
 
@@ -30,7 +31,7 @@ def _derived_metric(view: _View, metric: str, idx: np.ndarray) -> np.ndarray | N
     """`metric` from the per-architecture file named by meta.json's `ranking_metric`
     (`ranking.parquet`, written by `nb201.fidelity.ranking`: the ranking score and the proxies), one
     value per architecture whatever the epoch or seed. None for stored per-epoch metrics."""
-    if metric in view.col or metric in view.aliases or metric == "arch_index":
+    if not is_per_arch(metric):  # `ranking-score`, `proxy:<label>:<name>` (nb201.names)
         return None
     if "derived" not in view.__dict__:
         name = view.sub.meta.get("ranking_metric", {}).get("file")
@@ -114,9 +115,9 @@ class VectorMetrics:
         derived = _derived_metric(view, metric, idx)  # ranking-score, proxies (nb201.fidelity.ranking)
         if derived is not None:
             return derived.reshape(shape)
-        per_time = False
-        if metric.endswith("-per-time"):
-            per_time, metric = True, metric[: -len("-per-time")] + ALL_TIME_SUFFIX
+        per_time = parse_metric(metric).quantity == "per-time"
+        if per_time:
+            metric = running_sum(metric)
         col = view.col[view.metric(metric)]
         ep = _epochs_of(view, epoch, len(rows), dataset)
         if seeds is None:

@@ -26,7 +26,8 @@ from nb201.config import (
     from_table,
     read_toml,
 )
-from nb201.data.loading import BUILTIN as BUILTIN_DATASETS
+from nb201.data.registry import registered_names
+from nb201.names import is_valid_split, split_base
 from nb201.space import Arch
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs" / "presets"
@@ -100,11 +101,11 @@ def resolve_config(preset: str, fidelity: dict[str, Any] | None = None) -> dict[
 def dataset_for_split(split: str) -> str:
     """The built-in dataset a named split belongs to (`cifar10-valid` -> `cifar10`).
 
-    Built-in datasets (`nb201.data.loading.BUILTIN`) name their splits `<dataset>` or
+    Datasets registered by name (`nb201.data.registry`) name their splits `<dataset>` or
     `<dataset>-valid`; `folder:` datasets are given as an explicit (dataset, split) pair.
     """
-    if split.endswith("-valid") and split[: -len("-valid")] in BUILTIN_DATASETS:
-        return split[: -len("-valid")]
+    if is_valid_split(split) and split_base(split) in registered_names():
+        return split_base(split)
     return split
 
 
