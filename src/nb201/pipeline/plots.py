@@ -469,7 +469,7 @@ def _search_style(k: int, n_points: int) -> dict[str, Any]:
     markers per line, staggered between lines so that coincident curves stay visible."""
     every = max(1, n_points // 10)
     return {
-        "color": sns.color_palette("tab10", 10)[k % 10],
+        "color": COLORS[k % len(COLORS)],
         "ls": SEARCH_STYLES[k % len(SEARCH_STYLES)],
         "marker": SEARCH_MARKERS[k % len(SEARCH_MARKERS)],
         "markevery": (min(k * max(1, every // 4), max(0, n_points - 1)), every),
@@ -480,7 +480,7 @@ def _search_style(k: int, n_points: int) -> dict[str, Any]:
 
 def search_anytime(
     curves: pd.DataFrame, metric: str, x: str = "time", band: bool = False, optimum: float | None = None
-) -> Figure:
+) -> Plot:
     """Mean accuracy of each algorithm's current answer over its runs, against simulated
     time (`x="time"`, `Experiment.curves`) or queries made (`x="queries"`,
     `Experiment.curves_by_queries()`; integer ticks). `band`: shade the interquartile range;
@@ -500,12 +500,28 @@ def search_anytime(
     )
     if x != "time":
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(title="algorithm", fontsize=9)
+    ax.legend(title="algorithm", fontsize=10)
     fig.tight_layout()
-    return fig
+    return Plot(fig, _anytime_caption(curves, metric, x, optimum), _algorithm_colors(curves))
 
 
-def search_regret(curves: pd.DataFrame, optimum: float, metric: str, x: str = "time") -> Figure:
+def _algorithm_colors(frame: pd.DataFrame) -> dict[str, str]:
+    """{algorithm: colour name} in the order the search figures draw them."""
+    return {str(a): color_name(k) for k, a in enumerate(dict.fromkeys(frame["algorithm"]))}
+
+
+def _anytime_caption(curves: pd.DataFrame, metric: str, x: str, optimum: float | None) -> str:
+    """What the anytime figure shows at its right edge, read from the drawn curves."""
+    ends = curves.sort_values(x).groupby("algorithm", sort=False)["mean"].last()
+    order = ", ".join(f"{a} {v:.2f}" for a, v in ends.sort_values(ascending=False).items())
+    gap = f"; the best architecture: {optimum:.2f}" if optimum is not None else ""
+    what = "simulated time" if x == "time" else "queries made"
+    return (
+        f"Mean {metric} accuracy of the current answer over {what}; at the end of the budget: {order}{gap}."
+    )
+
+
+def search_regret(curves: pd.DataFrame, optimum: float, metric: str, x: str = "time") -> Plot:
     """Simple regret (the best architecture's accuracy minus the mean accuracy of the current
     answer) per algorithm, on a log scale, against simulated time or queries made."""
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
@@ -521,12 +537,18 @@ def search_regret(curves: pd.DataFrame, optimum: float, metric: str, x: str = "t
     )
     if x != "time":
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(title="algorithm", fontsize=9)
+    ax.legend(title="algorithm", fontsize=10)
     fig.tight_layout()
-    return fig
+    ends = (optimum - curves.sort_values(x).groupby("algorithm", sort=False)["mean"].last()).sort_values()
+    caption = (
+        "Regret of the current answer at the end of the budget: "
+        + ", ".join(f"{a} {v:.2f} points" for a, v in ends.items())
+        + "."
+    )
+    return Plot(fig, caption, _algorithm_colors(curves))
 
 
-def search_ecdf(runs: pd.DataFrame, column: str) -> Figure:
+def search_ecdf(runs: pd.DataFrame, column: str) -> Plot:
     """Empirical CDF of the final answer's `column` accuracy over each algorithm's runs
     (`Experiment.runs`): a curve further right is better; the paper's sorted-accuracy view
     with its axes swapped."""
@@ -541,6 +563,12 @@ def search_ecdf(runs: pd.DataFrame, column: str) -> Figure:
         ylabel="share of runs at or below",
         ylim=(0, 1.02),
     )
-    ax.legend(title="algorithm", fontsize=9, loc="upper left")
+    ax.legend(title="algorithm", fontsize=10, loc="upper left")
     fig.tight_layout()
-    return fig
+    medians = runs.groupby("algorithm", sort=False)[column].median().sort_values(ascending=False)
+    caption = (
+        f"Share of runs whose final {column} accuracy is at or below x; medians: "
+        + ", ".join(f"{a} {v:.2f}" for a, v in medians.items())
+        + "."
+    )
+    return Plot(fig, caption, _algorithm_colors(runs))
