@@ -380,11 +380,61 @@ def score_scatter(x: Sequence[float], y: Sequence[float], title: str, xlabel: st
 
 
 # ---- 06 weight sharing --------------------------------------------------------------------
-def _method_lines(ax: Any, data: pd.DataFrame, y: str, methods: list[str]) -> None:
+def _method_lines(ax: Any, data: pd.DataFrame, y: str, methods: list[str], band: bool = False) -> None:
+    """One line per method: the mean of `y` over seeds per epoch (about 12 markers per line,
+    staggered so coincident lines stay visible); `band` shades the range over seeds."""
     for k, m in enumerate(methods):
-        d = data[data["method"] == m].groupby("epoch", sort=True)[y].mean()
-        ax.plot(d.index, d.values, ms=5, label=m, **line_style(k))
+        g = data[data["method"] == m].groupby("epoch", sort=True)[y]
+        d = g.mean()
+        every = max(1, len(d) // 12)
+        style = line_style(k)
+        ax.plot(
+            d.index,
+            d.values,
+            ms=5,
+            label=m,
+            markevery=(min(k * max(1, every // 6), len(d) - 1), every),
+            **style,
+        )
+        if band and g.count().max() > 1:
+            ax.fill_between(d.index, g.min().values, g.max().values, color=style["color"], alpha=0.15, lw=0)
     integer_axis(ax.xaxis)
+
+
+def derived_accuracy(per_epoch: pd.DataFrame, estimated: str, measured: str | None = None) -> Plot:
+    """The paper's figure: per method, the accuracy of the arch derived after each search
+    epoch, mean over seeds with the range over seeds shaded (`estimated`: an instant lookup
+    in the whole-space benchmark); `measured`: the archs trained at the cheap fidelity, as
+    points on a second panel (NaN where an arch was not trained)."""
+    methods = list(dict.fromkeys(per_epoch["method"]))
+    panels = 2 if measured else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6.4 * panels, 4.2), squeeze=False)
+    ax = axes[0][0]
+    _method_lines(ax, per_epoch, estimated, methods, band=True)
+    seeds = int(per_epoch.groupby("method")["seed"].nunique().max())
+    ax.set(title=f"{estimated} (estimated)", xlabel="search epoch", ylabel="accuracy (%)")
+    if measured:
+        pts = per_epoch.dropna(subset=[measured])
+        for k, m in enumerate(methods):
+            d = pts[pts["method"] == m].groupby("epoch")[measured].mean()
+            st = line_style(k)
+            axes[0][1].plot(
+                d.index, d.values, color=st["color"], ls="none", marker=st["marker"], ms=6, label=m
+            )
+        axes[0][1].set(title=f"{measured} (measured)", xlabel="search epoch", ylabel="accuracy (%)")
+        integer_axis(axes[0][1].xaxis)
+    fig.tight_layout()
+    handles, labels = ax.get_legend_handles_labels()
+    _legend_below(fig, handles, labels, title="method")
+    at_end = per_epoch["epoch"] == per_epoch.groupby("method")["epoch"].transform("max")
+    ends = per_epoch[at_end].groupby("method")[estimated].mean()
+    caption = (
+        f"Mean over {seeds} seed{'s' if seeds != 1 else ''} per search epoch"
+        f"{', range over seeds shaded' if seeds > 1 else ''}; final estimate: "
+        + ", ".join(f"{m} {ends[m]:.2f}%" for m in methods if m in ends)
+        + "."
+    )
+    return Plot(fig, caption, {m: color_name(k) for k, m in enumerate(methods)})
 
 
 def search_epochs(per_epoch: pd.DataFrame, shown: str) -> Plot:
