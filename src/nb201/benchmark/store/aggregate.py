@@ -37,12 +37,10 @@ files of killed writers are removed.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import math
 import os
 import re
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -54,6 +52,7 @@ import pyarrow.parquet as pq
 
 from nb201.benchmark.store.format import SEP, TABLE, StoreError, open_substore, write_benchmark
 from nb201.fsutil import atomic_write, atomic_write_json, clean_leftovers, file_lock
+from nb201.presets import resolve_config
 from nb201.space import Arch
 from nb201.validation import validate_record
 
@@ -314,17 +313,9 @@ class InvalidRecordsError(ValueError):
 
 def _resolve_config(preset: str, fidelity: dict[str, Any]) -> dict | None:
     """What `preset` + `fidelity` resolve to here (None when the preset is unknown here).
-
-    `nb201.train.config` is loaded on its own so that aggregating never imports torch."""
-    mod = sys.modules.get("nb201.train.config") or sys.modules.get("nb201._store_config")
-    if mod is None:
-        path = Path(__file__).resolve().parents[2] / "train" / "config.py"
-        spec = importlib.util.spec_from_file_location("nb201._store_config", path)
-        mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules["nb201._store_config"] = mod
-        spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    `nb201.presets` is torch-free, so aggregating never imports torch."""
     try:
-        return mod.resolve_config(preset, fidelity)
+        return resolve_config(preset, fidelity)
     except (KeyError, ValueError, TypeError, OSError):
         return None
 
