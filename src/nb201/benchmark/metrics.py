@@ -3,7 +3,8 @@
 A search or an analysis asks for one metric of thousands of architectures at once; this
 part answers with one `np.take` from the flat memory map (precomputed strides, see
 `nb201.benchmark.view._View`), so 100,000 lookups cost milliseconds. The per-architecture
-derived metrics (`ranking-score`, the zero-cost proxies; `nb201.fidelity.ranking`) are read here too.
+derived columns (`ranking-score`, the zero-cost proxies, `estimate-std`; read through
+`nb201.benchmark.store.derived`) are served here too.
 """
 
 from __future__ import annotations
@@ -25,32 +26,14 @@ def _check_integers(name: str, value: Any) -> None:
         raise TypeError(f"{name}={value!r} is not an integer (or an array of integers); pass e.g. {name}=0.")
 
 
-# ---- issue 15: per-architecture derived metrics (ranking score, zero-cost proxies) ---------
 def _derived_metric(view: _View, metric: str, idx: np.ndarray) -> np.ndarray | None:
-    """`metric` from the per-architecture file named by meta.json's `ranking_metric`
-    (`ranking.parquet`, written by `nb201.fidelity.ranking`: the ranking score and the proxies), one
-    value per architecture whatever the epoch or seed. None for stored per-epoch metrics."""
+    """`metric` from the sub-store's derived per-architecture columns (the ranking score and
+    proxies of `nb201.fidelity.ranking`, the whole-space estimate's uncertainty), one value
+    per architecture whatever the epoch or seed, read through the store
+    (`Substore.derived`). None for the stored per-epoch metrics."""
     if metric in view.col or metric in view.aliases or metric == "arch_index":
         return None
-    if "derived" not in view.__dict__:
-        name = view.sub.meta.get("ranking_metric", {}).get("file")
-        derived = None
-        if name and (view.sub.path / name).exists():
-            import pyarrow.parquet as pq
-
-            table = pq.read_table(view.sub.path / name)
-            derived = {c: table.column(c).to_numpy() for c in table.column_names}
-            pos = np.full(NUM_ARCHS, -1, dtype=np.int64)
-            pos[derived["arch_index"]] = np.arange(len(derived["arch_index"]))
-            derived["arch_index"] = pos
-        view.__dict__["derived"] = derived
-    derived = view.__dict__["derived"]
-    if derived is None or metric not in derived:
-        return None
-    rows = derived["arch_index"][idx]
-    if len(rows) and rows.min() < 0:
-        raise StoreKeyError(f"{metric!r} is missing for some of these architectures in {view.sub.path}.")
-    return derived[metric][rows].astype(np.float64)
+    return view.sub.derived().column(metric, idx)
 
 
 def _rows_of(view: _View, idx: np.ndarray) -> np.ndarray:

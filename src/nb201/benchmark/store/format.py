@@ -29,6 +29,10 @@ Per-epoch time metrics (`<set>-time`) are stored next to their running sums
 (`<set>-all-time`, derived at write time): the originals' `*-all-time` and `*-per-time`
 answers then cost one row read instead of a sum over epochs.
 
+Per-architecture derived columns (the ranking score, the whole-space estimate) are further
+Parquet files declared in meta.json's `derived` block; `nb201.benchmark.store.derived`
+writes and reads them.
+
 Every write goes to a temporary folder that replaces the old sub-store in one rename, so a
 crash never leaves a half-written sub-store behind.
 """
@@ -48,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nb201.benchmark.store.derived import DERIVED, DerivedColumns, block_for, check_table
 from nb201.fsutil import fsync_dir, fsync_tree, replace_dir
 from nb201.space import NUM_ARCHS, Arch
 from nb201.util import json_default, sha256_file, utc_stamp
@@ -161,6 +166,7 @@ def write_benchmark(
     tidy: bool = True,
     chunk_archs: int = 512,
     extra_tables: Mapping[str, pa.Table] | None = None,
+    derived: Mapping[str, tuple[Any, Mapping[str, Any]]] | None = None,
 ) -> Path:
     """Write (or replace) the `<split>__<hp>` sub-store of the benchmark folder `root`.
 
@@ -170,8 +176,9 @@ def write_benchmark(
     RAM twice. `costs` maps `flops`/`params`/`latency` (and any extra numeric column) to
     one value per arch. `present[a, s]` says which runs exist (default: any finite value).
     `meta` adds free-form provenance (preset, fidelity, source, ...) to meta.json;
-    `extra_tables` are written as further Parquet files into the sub-store.
-    Returns the sub-store folder.
+    `extra_tables` are written as further Parquet files into the sub-store; `derived`
+    maps a derived set's name to (table, block): one value per arch in `<name>.parquet`,
+    declared in meta.json (`nb201.benchmark.store.derived`). Returns the sub-store folder.
     """
     import pyarrow.parquet as pq
 
@@ -190,7 +197,14 @@ def write_benchmark(
         _write_costs(tmp, costs, plan)
         for fname, extra in (extra_tables or {}).items():
             pq.write_table(extra, tmp / fname)
-        meta_out = _meta(tmp, plan, split, hp, dataset or split, meta)
+        blocks = {}
+        for set_name, (set_table, set_block) in (derived or {}).items():
+            checked = check_table(set_name, set_table)
+            blocks[set_name] = block_for(set_name, checked, set_block)
+            pq.write_table(checked, tmp / blocks[set_name]["file"])
+        meta_out = _meta(
+            tmp, plan, split, hp, dataset or split, {**({DERIVED: blocks} if blocks else {}), **(meta or {})}
+        )
         (tmp / META).write_text(json.dumps(meta_out, indent=1, sort_keys=False, default=json_default))
         _write_manifest(tmp, known={DATA: meta_out["data_sha256"]})
         fsync_tree(tmp)  # complete on disk before it becomes visible
@@ -415,20 +429,6 @@ def _write_manifest(folder: Path, known: Mapping[str, str] | None = None) -> Non
     (folder / MANIFEST).write_text(json.dumps({"schema": MANIFEST_SCHEMA, "files": files}, indent=1))
 
 
-def refresh_manifest(folder: str | Path) -> None:
-    """Re-hash a sub-store's files into its manifest after a post-step added or changed one
-    (e.g. `nb201.fidelity.ranking` writing `ranking.parquet` and a `ranking_metric` block): without it
-    the next `open` would rightly call the edited `meta.json` corrupt."""
-    from nb201.fsutil import atomic_write_text
-
-    folder = Path(folder)
-    files = {}
-    for p in sorted(folder.iterdir()):
-        if p.is_file() and p.name != MANIFEST and not p.name.startswith("."):
-            files[p.name] = {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
-    atomic_write_text(folder / MANIFEST, json.dumps({"schema": MANIFEST_SCHEMA, "files": files}, indent=1))
-
-
 def _tidy_chunk(
     arch_idx: np.ndarray,
     arch_strings: Sequence[str],
@@ -471,6 +471,7 @@ class Substore:
     present: np.ndarray  # [A, S] bool
     manifest: dict | None = None  # file name -> {"bytes", "sha256"}; None for older sub-stores
     _costs: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    _derived: DerivedColumns | None = field(default=None, repr=False)
 
     @property
     def split(self) -> str:
@@ -497,6 +498,13 @@ class Substore:
         if self._costs is None:
             self._costs = self._read_costs()
         return self._costs
+
+    def derived(self) -> DerivedColumns:
+        """The sub-store's derived per-arch columns (ranking score, estimate, ...), read and
+        checked against the manifest on first use (`nb201.benchmark.store.derived`)."""
+        if self._derived is None:
+            self._derived = DerivedColumns(self.path, self.meta, self.manifest)
+        return self._derived
 
     def _read_costs(self) -> dict[str, np.ndarray]:
         import pyarrow as pa
