@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from nb201.benchmark.estimated import mark_array
 from nb201.benchmark.store.format import ALL_TIME_SUFFIX, StoreKeyError
 from nb201.benchmark.view import _View, seed_mean
 from nb201.space import NUM_ARCHS
@@ -48,8 +49,17 @@ def _rows_of(view: _View, idx: np.ndarray) -> np.ndarray:
     return rows
 
 
+def _marked(view: _View, values: np.ndarray) -> np.ndarray:
+    """`values` as they are, or marked as estimated when the sub-store is an estimate."""
+    return values if view.estimate is None else mark_array(values, view.estimate)
+
+
 def _epochs_of(view: _View, epoch: Any, n: int, dataset: str) -> Any:
     """The epoch to read: the last (None), one int, or one per index (checked integers in range)."""
+    if view.estimate is not None:
+        for e in np.unique(np.asarray(epoch if epoch is not None else [None], dtype=object)):
+            view.epoch(e)  # EstimateLacks for a per-epoch read
+        return 0
     if epoch is None:
         return view.num_epochs - 1
     _check_integers("epoch", epoch)
@@ -94,9 +104,9 @@ class VectorMetrics:
         shape = idx.shape
         idx = idx.reshape(-1)
         rows = _rows_of(view, idx)
-        derived = _derived_metric(view, metric, idx)  # ranking-score, proxies (nb201.fidelity.ranking)
+        derived = _derived_metric(view, metric, idx)  # ranking-score, proxies, estimate-std
         if derived is not None:
-            return derived.reshape(shape)
+            return _marked(view, derived.reshape(shape))
         per_time = False
         if metric.endswith("-per-time"):
             per_time, metric = True, metric[: -len("-per-time")] + ALL_TIME_SUFFIX
@@ -110,7 +120,7 @@ class VectorMetrics:
             out = view.flat.take(flat).astype(np.float64)
         if per_time:
             out = out / (np.asarray(ep) + 1)
-        return out.reshape(shape)
+        return _marked(view, out.reshape(shape))
 
     def _seed_positions(self, view: _View, seeds: Any, rows: np.ndarray, dataset: str) -> Any:
         """Each index's seed position in the store: one drawn per index (`"random"`), one

@@ -21,7 +21,7 @@ network proxy it uses (params and FLOPs are closed-form and cost nothing measura
 
 The chosen method is then fitted on all calibration architectures and applied to the
 committed benchmark's architectures (`apply_to_benchmark`), whose sub-store gets the
-derived set `ranking` (`ranking.parquet` and a `derived.ranking` block in `meta.json`),
+derived set `ranking` (a Parquet file and a `derived.ranking` block in `meta.json`),
 written through `nb201.benchmark.store.write_columns`. Re-aggregating the benchmark keeps
 the set; archs added since lack a score and the block says `stale` until the `ranking`
 pipeline profile (notebook 07) is re-run.
@@ -49,7 +49,7 @@ TARGET = "target"
 TRAINING = "training"  # the pseudo-feature source whose cost is the training run
 PROXY_NAMES = tuple(PROXIES)
 COST_NAMES = ("params", "flops")
-RANKING_SET = "ranking"  # the derived set (`ranking.parquet`) a benchmark sub-store carries
+RANKING_SET = "ranking"  # the derived set a benchmark sub-store carries the score in
 SCORE_NAME = "ranking-score"
 
 
