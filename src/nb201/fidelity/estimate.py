@@ -106,9 +106,9 @@ class Candidate:
         if self.kind == "gbm":
             return GradientBoostingRegressor(random_state=seed, subsample=0.8, **p)
         if self.kind == "et":
-            return ExtraTreesRegressor(n_estimators=300, random_state=seed, n_jobs=1, **p)
+            return ExtraTreesRegressor(n_estimators=200, random_state=seed, n_jobs=1, **p)
         if self.kind == "rf":
-            return RandomForestRegressor(n_estimators=300, random_state=seed, n_jobs=1, **p)
+            return RandomForestRegressor(n_estimators=200, random_state=seed, n_jobs=1, **p)
         if self.kind == "et+gbm":
             return _Average(
                 [Candidate("et", "et", self.params).make(seed), Candidate("gbm", "gbm", GBM_D2).make(seed)]
@@ -200,7 +200,7 @@ def nested_cv(
     y: np.ndarray,
     candidates: Sequence[Candidate] = CANDIDATES,
     outer: int = 10,
-    inner: int = 5,
+    inner: int = 4,
     seed: int = 0,
     floor: float = 0.0,
 ) -> NestedResult:
@@ -344,7 +344,7 @@ def fit_dataset(
     dataset: str,
     floor: float,
     outer: int = 10,
-    inner: int = 5,
+    inner: int = 4,
     n_boot: int = 30,
     n_boot_ci: int = 1000,
     seed: int = 0,

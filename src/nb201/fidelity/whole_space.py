@@ -139,10 +139,17 @@ def fit_all(
             "compute them first: python -m nb201.fidelity.proxies --calibration "
             f"{calibration_csv} ... (see data/proxies/README.md)."
         )
+    reps, degenerate = class_representatives()
+    live = np.unique(reps[~degenerate])
+    full_set, small_set = feature_sets(frame.columns)
+    lacking = int(frame.loc[live, list(full_set.columns)].isna().any(axis=1).sum())
+    sets = [full_set, small_set] if lacking else [full_set]  # the fallback only where it serves
+    if progress:
+        print(f"[whole-space] {lacking} of {len(live)} classes lack the published-size proxies", flush=True)
     fits: dict[str, dict[str, DatasetFit]] = {}
     for ds in datasets:
         fits[ds] = {}
-        for fs in feature_sets(frame.columns):
+        for fs in sets:
             if progress:
                 print(f"[whole-space] fitting {ds} ({fs.name} features)", flush=True)
             fits[ds][fs.name] = fit_dataset(
@@ -167,6 +174,8 @@ def estimate_space(
     for code, name in ((0, "full"), (1, "small")):
         rows = which_rep == code
         if rows.any():
+            if name not in fits:
+                raise ValueError(f"{int(rows.sum())} classes need the {name!r} model, which was not fitted.")
             cols = list(fits[name].features.columns)
             est_rep[rows], sd_rep[rows] = fits[name].estimator.predict(
                 x_rep.loc[rows, cols].to_numpy(np.float64)
