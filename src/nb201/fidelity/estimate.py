@@ -348,20 +348,29 @@ def fit_dataset(
     n_boot: int = 30,
     n_boot_ci: int = 1000,
     seed: int = 0,
+    fixed: tuple[Candidate, str] | None = None,
 ) -> DatasetFit:
-    """Nested CV of the procedure on the calibration archs, then the final fit on all."""
+    """Nested CV of the procedure on the calibration archs, then the final fit on all.
+
+    `fixed` = (candidate, map kind) skips the selection: the fallback feature set reuses
+    the full set's choice, so a plain 10-fold CV of that fixed method is honest for it."""
     from nb201.benchmark.analysis import rank_agreement
 
     t0 = time.process_time()
     x = frame.loc[y.index, list(features.columns)].to_numpy(np.float64)
     yv = y.to_numpy(np.float64)
-    nested = nested_cv(x, yv, outer=outer, inner=inner, seed=seed, floor=floor)
+    if fixed is None:
+        nested = nested_cv(x, yv, outer=outer, inner=inner, seed=seed, floor=floor)
+        candidates: Sequence[Candidate] = CANDIDATES
+    else:
+        nested = _fixed_cv(x, yv, fixed[0], fixed[1], outer, seed, floor)
+        candidates = [fixed[0]]
     oof = nested.oof_estimate[nested.map_kind]
     agree = rank_agreement(oof, yv, n_boot=n_boot_ci, seed=seed)
     agree["rmse"] = nested.map_rmse[nested.map_kind]
     agree["mae"] = float(np.mean(np.abs(oof - yv)))
     est, chosen = fit_estimator(
-        x, yv, features, map_kind=nested.map_kind, n_boot=n_boot, seed=seed, floor=floor
+        x, yv, features, candidates, map_kind=nested.map_kind, n_boot=n_boot, seed=seed, floor=floor
     )
     fit = DatasetFit(dataset, features, est, nested, agree, chosen)
     # out-of-fold residuals against the sd they would be served with (out-of-bag spread)
@@ -371,3 +380,20 @@ def fit_dataset(
     fit.coverage_95 = float(np.mean(np.abs(yv - oof_final) <= 1.96 * sd))
     fit.core_seconds = time.process_time() - t0
     return fit
+
+
+def _fixed_cv(
+    x: np.ndarray, y: np.ndarray, cand: Candidate, map_kind: str, k: int, seed: int, floor: float
+) -> NestedResult:
+    """k-fold CV of one fixed method (ranker + map kind); the map is fitted on the training
+    fold's own out-of-fold scores, as in `nested_cv`."""
+    from sklearn.model_selection import KFold
+
+    score, est, fold = np.full(len(y), np.nan), np.full(len(y), np.nan), np.full(len(y), -1)
+    for f, (tr, te) in enumerate(KFold(k, shuffle=True, random_state=seed).split(x)):
+        score[te] = _fit_score(cand, x[tr], y[tr], x[te], seed)
+        inner_oof = cv_scores(cand, x[tr], y[tr], 4, seed + 1 + f)
+        est[te] = fit_map(map_kind, inner_oof, y[tr], floor)(score[te])
+        fold[te] = f
+    rmse = float(np.sqrt(np.mean((est - y) ** 2)))
+    return NestedResult(score, {map_kind: est}, [cand.name] * k, {map_kind: rmse}, map_kind, fold)

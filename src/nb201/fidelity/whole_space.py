@@ -152,8 +152,10 @@ def fit_all(
         for fs in sets:
             if progress:
                 print(f"[whole-space] fitting {ds} ({fs.name} features)", flush=True)
+            full = fits[ds].get("full")  # the fallback reuses the full set's choice (no new selection)
+            fixed = None if full is None else (full.estimator.candidate, full.nested.map_kind)
             fits[ds][fs.name] = fit_dataset(
-                frame, cal[CALIBRATION_COLUMNS[ds]], fs, ds, chance(ds), n_boot=n_boot, seed=seed
+                frame, cal[CALIBRATION_COLUMNS[ds]], fs, ds, chance(ds), n_boot=n_boot, seed=seed, fixed=fixed
             )
     return frame, fits
 
@@ -213,9 +215,15 @@ def _costs(dataset: str, latency: Mapping[str, Any]) -> dict[str, np.ndarray]:
     }
 
 
-def latency_models(work_dir: str | Path, datasets: Sequence[str], remeasure: bool = False) -> dict[str, dict]:
-    """The additive latency model per dataset's network (input shape, classes), measured
-    once and kept in `work_dir` so that a rebuild serves the same latencies."""
+def latency_models(
+    work_dir: str | Path,
+    datasets: Sequence[str],
+    benchmark: str | Path | None = None,
+    remeasure: bool = False,
+) -> dict[str, dict]:
+    """The additive latency model per dataset's network (input shape, classes): the one the
+    existing `benchmark` states (so a rebuild serves the same latencies), else the one kept
+    in `work_dir`, else measured now (`nb201.space.cost.latency_basis`) and kept there."""
     from nb201.fsutil import atomic_write_json
     from nb201.space.cost import latency_basis
 
@@ -224,9 +232,21 @@ def latency_models(work_dir: str | Path, datasets: Sequence[str], remeasure: boo
     for ds in datasets:
         _, classes, shape, _ = DATASETS[ds]
         path = work / f"latency-{shape[0]}x{shape[1]}x{shape[2]}-k{classes}-C16-N5.json"
-        if path.is_file() and not remeasure:
+        stated = _stated_latency(benchmark, ds) if benchmark is not None and not remeasure else None
+        if stated is not None:
+            out[ds] = stated
+        elif path.is_file() and not remeasure:
             out[ds] = json.loads(path.read_text())
-            continue
-        out[ds] = latency_basis(shape, classes)
-        atomic_write_json(path, out[ds], indent=1)
+        else:
+            out[ds] = latency_basis(shape, classes)
+            atomic_write_json(path, out[ds], indent=1)
     return out
+
+
+def _stated_latency(benchmark: str | Path, dataset: str) -> dict | None:
+    """The latency model an existing whole-space benchmark's sub-store of `dataset` states."""
+    meta = Path(benchmark) / f"{dataset}__{HP}" / "meta.json"
+    if not meta.is_file():
+        return None
+    model = json.loads(meta.read_text()).get("estimate", {}).get("latency_model")
+    return model if model and "coefficients_s" in model else None

@@ -190,7 +190,8 @@ class WholeSpaceParams:
     """08_whole_space: the whole-space benchmark of ESTIMATED accuracies (proxy job, fit, store)."""
 
     calibration_csv: str = knob(
-        "data/calibration/nb201-calibration-200.csv", "published 200-epoch accuracies of 200 archs (the labels)"
+        "data/calibration/nb201-calibration-200.csv",
+        "published 200-epoch accuracies of 200 archs (the labels)",
     )
     run_proxy_job: bool = knob(True, "resume the published-size proxy job for classes the table lacks")
     proxy_work_dir: str = knob("data/cache/proxies/C16-N5-32px-b64-s0", "the proxy job's per-arch records")
