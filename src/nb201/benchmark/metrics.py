@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from nb201.benchmark.estimated import mark_array
+from nb201.benchmark.store.derived import columns_of
 from nb201.benchmark.store.format import ALL_TIME_SUFFIX, StoreKeyError
 from nb201.benchmark.view import _View, seed_mean
 from nb201.space import NUM_ARCHS
@@ -34,7 +35,7 @@ def _derived_metric(view: _View, metric: str, idx: np.ndarray) -> np.ndarray | N
     (`Substore.derived`). None for the stored per-epoch metrics."""
     if metric in view.col or metric in view.aliases or metric == "arch_index":
         return None
-    return view.sub.derived().column(metric, idx)
+    return columns_of(view.sub).column(metric, idx)
 
 
 def _rows_of(view: _View, idx: np.ndarray) -> np.ndarray:

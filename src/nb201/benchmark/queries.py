@@ -17,6 +17,7 @@ import numpy as np
 
 from nb201.benchmark.estimated import EstimatedFloat, EstimatedInfo
 from nb201.benchmark.protocol import SimulatedClock, query_cost
+from nb201.benchmark.store.derived import columns_of
 from nb201.benchmark.store.format import ALL_TIME_SUFFIX, TIME_SUFFIX, StoreKeyError
 from nb201.benchmark.view import _View, seed_mean
 from nb201.space import NUM_ARCHS
@@ -43,7 +44,7 @@ def _estimated_info(view: _View, index: int, vec: list[float]) -> EstimatedInfo:
             v = vec[col]
             out[key] = (None if v != v else v) if kind else v
     out["estimated"] = True
-    sd = view.sub.derived().column("estimate-std", np.array([index]))
+    sd = columns_of(view.sub).column("estimate-std", np.array([index]))
     out["estimate-std"] = None if sd is None else float(sd[0])
     return EstimatedInfo(out, view.estimate or {}, view.where)
 

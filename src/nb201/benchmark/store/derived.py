@@ -15,7 +15,7 @@ other, so an edited or truncated column file fails at open.
   rebuilt (`nb201 aggregate`), so re-aggregating keeps them; an architecture a set lacks
   is recorded in the block as `stale` (how many, and how to refresh it) instead of
   silently dropped.
-* `Substore.derived` (in `format`) reads them, checked, once per opened sub-store.
+* `columns_of(sub)` reads them, checked, once per opened sub-store.
 
 Sub-stores written before this layout carry a `ranking_metric` block for `ranking.parquet`;
 it is read as the set named `ranking`.
@@ -32,68 +32,28 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nb201.benchmark.store.format import (
+    DERIVED,
+    LEGACY,
+    META,
+    StoreError,
+    StoreKeyError,
+    Substore,
+    _check_hash,
+    _write_manifest,
+    block_for,
+    check_table,
+    column_file,
+    derived_blocks,
+    open_substore,
+    read_meta,
+)
 from nb201.fsutil import fsync_dir, fsync_tree, replace_dir
 from nb201.util import json_default, utc_stamp
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
-
-DERIVED = "derived"  # meta.json key: set name -> block
-LEGACY = {"ranking_metric": "ranking"}  # older meta.json keys of a derived set -> its name
-_RESERVED = {"data", "archs", "present", "costs", "table", "meta", "manifest", "runs", "ingest", "report"}
-
-
-def column_file(name: str) -> str:
-    """The file of derived set `name` (`ranking` -> `ranking.parquet`), refusing names that
-    would collide with the store's own files."""
-    if not name or not name.replace("-", "").replace("_", "").isalnum() or name in _RESERVED:
-        raise ValueError(
-            f"invalid derived column set name {name!r}: use letters, digits, '-' or '_', and none of "
-            f"{sorted(_RESERVED)} (the store's own files)."
-        )
-    return f"{name}.parquet"
-
-
-def derived_blocks(meta: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """name -> block of every derived set a sub-store's meta.json declares."""
-    out = {str(k): dict(v) for k, v in (meta.get(DERIVED) or {}).items()}
-    for key, name in LEGACY.items():
-        if key in meta and name not in out:
-            out[name] = dict(meta[key])
-    return out
-
-
-def _as_arrow(table: pd.DataFrame | pa.Table) -> pa.Table:
-    import pyarrow as pa
-
-    return table if isinstance(table, pa.Table) else pa.Table.from_pandas(table, preserve_index=False)
-
-
-def check_table(name: str, table: pd.DataFrame | pa.Table) -> pa.Table:
-    """A derived set as Arrow, checked: an int `arch_index` column of distinct indices in
-    range, and numeric value columns (ValueError naming what is wrong)."""
-    from nb201.space import NUM_ARCHS
-
-    tbl = _as_arrow(table)
-    if "arch_index" not in tbl.column_names:
-        raise ValueError(f"derived set {name!r} needs an 'arch_index' column; it has {tbl.column_names}.")
-    idx = np.asarray(tbl.column("arch_index").to_numpy(zero_copy_only=False))
-    if idx.dtype.kind not in "iu" or len(np.unique(idx)) != len(idx):
-        raise ValueError(f"derived set {name!r}: arch_index must be distinct integers.")
-    if len(idx) and (idx.min() < 0 or idx.max() >= NUM_ARCHS):
-        raise ValueError(f"derived set {name!r}: arch indices must lie in [0, {NUM_ARCHS - 1}].")
-    return tbl
-
-
-def block_for(name: str, table: pa.Table, block: Mapping[str, Any]) -> dict[str, Any]:
-    """The meta.json block of a derived set: the producer's `block`, plus the file and columns."""
-    return {
-        **dict(block),
-        "file": column_file(name),
-        "columns": [c for c in table.column_names if c != "arch_index"],
-        "archs": table.num_rows,
-    }
 
 
 def write_columns(
@@ -109,8 +69,6 @@ def write_columns(
     rewritten; all in one atomic swap of the sub-store. The sub-store is verified first
     (a damaged one is not built upon). Returns the block written."""
     import pyarrow.parquet as pq
-
-    from nb201.benchmark.store.format import META, _write_manifest, open_substore
 
     folder = Path(folder)
     open_substore(folder, verify=True)
@@ -146,8 +104,6 @@ def derived_tables(folder: str | Path, archs: np.ndarray) -> dict[str, tuple[pa.
     its block, marked `stale` when some of `archs` have no value (say how many, and that the
     producer must be re-run), and unmarked when it covers them all."""
     import pyarrow.parquet as pq
-
-    from nb201.benchmark.store.format import read_meta
 
     folder = Path(folder)
     out: dict[str, tuple[pa.Table, dict[str, Any]]] = {}
@@ -208,7 +164,6 @@ class DerivedColumns:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from nb201.benchmark.store.format import StoreError, _check_hash
         from nb201.space import NUM_ARCHS
 
         path = self.folder / block.get("file", column_file(name))
@@ -233,8 +188,6 @@ class DerivedColumns:
     def column(self, metric: str, idx: np.ndarray) -> np.ndarray | None:
         """`metric` for the official indices `idx` (float64), None when no set holds it.
         StoreKeyError when the set lacks some of them (a stale set says how to refresh it)."""
-        from nb201.benchmark.store.format import StoreKeyError
-
         found = self._load().get(metric)
         if found is None:
             return None
@@ -249,3 +202,11 @@ class DerivedColumns:
                 f"{missing[:5].tolist()}) in {self.folder}: {hint}."
             )
         return values[rows]
+
+
+def columns_of(sub: Substore) -> DerivedColumns:
+    """The derived per-arch columns of an opened sub-store (ranking score, estimate, ...),
+    read and checked against its manifest on first use, then kept with the sub-store."""
+    if sub.derived_cache is None:
+        sub.derived_cache = DerivedColumns(sub.path, sub.meta, sub.manifest)
+    return sub.derived_cache

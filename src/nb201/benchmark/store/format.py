@@ -52,12 +52,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nb201.benchmark.store.derived import DERIVED, DerivedColumns, block_for, check_table
 from nb201.fsutil import fsync_dir, fsync_tree, replace_dir
 from nb201.space import NUM_ARCHS, Arch
 from nb201.util import json_default, sha256_file, utc_stamp
 
 if TYPE_CHECKING:  # pyarrow is imported where tables are read or written: opening stays light
+    import pandas as pd
     import pyarrow as pa
 
 SCHEMA = "nb201.store/1"
@@ -457,6 +457,62 @@ def _tidy_chunk(
     return pa.table(cols)
 
 
+# ---- derived per-arch column sets: names and checks (written by nb201.benchmark.store.derived)
+DERIVED = "derived"  # meta.json key: set name -> block
+LEGACY = {"ranking_metric": "ranking"}  # older meta.json keys of a derived set -> its name
+_RESERVED = {"data", "archs", "present", "costs", "table", "meta", "manifest", "runs", "ingest", "report"}
+
+
+def column_file(name: str) -> str:
+    """The file of derived set `name` (`ranking` -> `ranking.parquet`), refusing names that
+    would collide with the store's own files."""
+    if not name or not name.replace("-", "").replace("_", "").isalnum() or name in _RESERVED:
+        raise ValueError(
+            f"invalid derived column set name {name!r}: use letters, digits, '-' or '_', and none of "
+            f"{sorted(_RESERVED)} (the store's own files)."
+        )
+    return f"{name}.parquet"
+
+
+def derived_blocks(meta: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """name -> block of every derived set a sub-store's meta.json declares."""
+    out = {str(k): dict(v) for k, v in (meta.get(DERIVED) or {}).items()}
+    for key, name in LEGACY.items():
+        if key in meta and name not in out:
+            out[name] = dict(meta[key])
+    return out
+
+
+def _as_arrow(table: pd.DataFrame | pa.Table) -> pa.Table:
+    import pyarrow as pa
+
+    return table if isinstance(table, pa.Table) else pa.Table.from_pandas(table, preserve_index=False)
+
+
+def check_table(name: str, table: pd.DataFrame | pa.Table) -> pa.Table:
+    """A derived set as Arrow, checked: an int `arch_index` column of distinct indices in
+    range, and numeric value columns (ValueError naming what is wrong)."""
+    tbl = _as_arrow(table)
+    if "arch_index" not in tbl.column_names:
+        raise ValueError(f"derived set {name!r} needs an 'arch_index' column; it has {tbl.column_names}.")
+    idx = np.asarray(tbl.column("arch_index").to_numpy(zero_copy_only=False))
+    if idx.dtype.kind not in "iu" or len(np.unique(idx)) != len(idx):
+        raise ValueError(f"derived set {name!r}: arch_index must be distinct integers.")
+    if len(idx) and (idx.min() < 0 or idx.max() >= NUM_ARCHS):
+        raise ValueError(f"derived set {name!r}: arch indices must lie in [0, {NUM_ARCHS - 1}].")
+    return tbl
+
+
+def block_for(name: str, table: pa.Table, block: Mapping[str, Any]) -> dict[str, Any]:
+    """The meta.json block of a derived set: the producer's `block`, plus the file and columns."""
+    return {
+        **dict(block),
+        "file": column_file(name),
+        "columns": [c for c in table.column_names if c != "arch_index"],
+        "archs": table.num_rows,
+    }
+
+
 # ---- reading --------------------------------------------------------------------------
 
 
@@ -471,7 +527,7 @@ class Substore:
     present: np.ndarray  # [A, S] bool
     manifest: dict | None = None  # file name -> {"bytes", "sha256"}; None for older sub-stores
     _costs: dict[str, np.ndarray] | None = field(default=None, repr=False)
-    _derived: DerivedColumns | None = field(default=None, repr=False)
+    derived_cache: Any = field(default=None, repr=False)  # nb201.benchmark.store.derived.columns_of
 
     @property
     def split(self) -> str:
@@ -498,13 +554,6 @@ class Substore:
         if self._costs is None:
             self._costs = self._read_costs()
         return self._costs
-
-    def derived(self) -> DerivedColumns:
-        """The sub-store's derived per-arch columns (ranking score, estimate, ...), read and
-        checked against the manifest on first use (`nb201.benchmark.store.derived`)."""
-        if self._derived is None:
-            self._derived = DerivedColumns(self.path, self.meta, self.manifest)
-        return self._derived
 
     def _read_costs(self) -> dict[str, np.ndarray]:
         import pyarrow as pa
