@@ -67,6 +67,22 @@ def cv_block(fit: DatasetFit) -> dict[str, Any]:
     }
 
 
+def proxy_tables_block(tables: Mapping[str, str | Path]) -> dict[str, Any]:
+    """What each proxy table the estimate reads holds: file, configuration, coverage."""
+    from nb201.fidelity.tables import load_table
+
+    out = {}
+    for label, path in tables.items():
+        meta = load_table(path)[1]
+        out[label] = {
+            "file": str(path),
+            "config": meta["config"],
+            "proxies": meta["proxies"],
+            **meta["coverage"],
+        }
+    return out
+
+
 def estimate_block(
     dataset: str,
     fits: Mapping[str, DatasetFit],
@@ -91,7 +107,8 @@ def estimate_block(
         "scored_set": scored,
         "epochs": ws.EPOCHS,
         "stored_epochs": 1,
-        "labels": dict(labels),
+        "labels": {k: v for k, v in labels.items() if k != "proxy_tables"},
+        "proxy_tables": labels.get("proxy_tables"),
         "model": {
             "ranker": full.chosen["candidate"],
             "ranker_candidates": [c.name for c in CANDIDATES],
@@ -235,6 +252,7 @@ def build(
         "file": str(calibration_csv),
         "sha256": ws._file_sha(calibration_csv),
         "n": int(len(pd.read_csv(calibration_csv))),
+        "proxy_tables": proxy_tables_block(tables),
     }
     served = write_store(out, frame, fits, labels, time_model, latency)
     summary = {
