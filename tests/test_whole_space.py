@@ -194,3 +194,30 @@ def test_the_paper_protocol_runs_on_it(bench):
     assert exp.dataset == "cifar10-valid" and exp.hp == "200" and exp.metric == "x-valid-accuracy"
     assert "cifar10/ori-test" in exp.datasets and "cifar10-valid/x-valid" not in exp.datasets
     assert exp.runs["cifar10/ori-test"].notna().all() and len(exp.runs) == 8
+
+
+def test_time_model_is_fitted_to_measured_runs_and_stated():
+    from nb201.fidelity.timing import TIME_KINDS, fit_time_model, load_timed_runs
+
+    runs = load_timed_runs([REPO / "data" / "cifar10-cpu" / "runs", REPO / "data" / "fidelity" / "runs"])
+    model = fit_time_model(runs)
+    assert model.kind in TIME_KINDS and model.report["runs"] == len(runs["train_seconds"]) >= 200
+    assert set(model.report["cv_rmse_s"]) == set(TIME_KINDS) and 0 < model.report["r2"] < 1
+    train, evals = model.predict(runs["op_ids"], runs["flops"])
+    assert (train >= runs["train_seconds"].min() - 1e-9).all() and (evals > 0).all()
+    # a 3x3 convolution costs more training time than a skip
+    conv = model.predict(np.full((1, 6), 3), np.array([runs["flops"].max()]))[0]
+    skip = model.predict(np.full((1, 6), 1), np.array([runs["flops"].min()]))[0]
+    assert conv[0] > skip[0]
+
+
+def test_proxy_step_is_free_when_the_table_covers_every_class():
+    from nb201.fidelity.whole_space_store import proxy_step
+
+    cal = REPO / "data" / "calibration" / "nb201-calibration-200.csv"
+    small = REPO / "data" / "proxies" / "cifar10-C8-N1-16px-b64-s0.parquet"
+    done = proxy_step(small, "/nonexistent", cal, REPO / "data" / "benchmarks" / "cifar10-cpu")
+    assert done["status"] == "complete" and done["missing"] == 0 and done["computed"] == 0
+    full = REPO / "data" / "proxies" / "cifar10-C16-N5-32px-b64-s0.parquet"
+    counted = proxy_step(full, "/nonexistent", cal, REPO / "data" / "benchmarks" / "cifar10-cpu", run=False)
+    assert counted["computed"] == 0 and counted["status"].startswith(("complete", "incomplete"))
