@@ -64,8 +64,8 @@ def calibration_csv_200() -> Path:
 
 
 # Files whose every test is slow: notebooks executed under papermill, a real Ray cluster,
-# the checks of the committed CPU benchmark, the README's blocks run as written.
-SLOW_FILES = ("test_notebooks*.py", "test_ray.py", "test_cifar10_cpu.py", "test_readme.py")
+# the checks of the committed CPU benchmark, the README's and docs' blocks run as written.
+SLOW_FILES = ("test_notebooks*.py", "test_ray.py", "test_cifar10_cpu.py", "test_readme.py", "test_docs_*.py")
 # Fixtures that hand a test real data from ../shared.
 REAL_DATA_FIXTURES = frozenset({"cifar10_jpeg_zip", "calibration_csv", "calibration_csv_200"})
 

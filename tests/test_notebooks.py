@@ -82,6 +82,8 @@ def test_search_notebook_scores_every_algorithm(digits_pipeline: Path) -> None:
         for col, value in s["mean"][algo].items():
             assert 0 < value <= optimal[col] + 1e-6, (algo, col)
         assert s["queries_mean"][algo] >= 1
+    assert 3 <= len(s["findings"]) <= 6 and len(s["differences"]) == 6  # every pair of the four
+    assert all(d["lo"] <= d["diff"] <= d["hi"] for d in s["differences"] if d["n"] >= 2)
 
 
 def test_reports_are_rendered_with_header_and_no_code(digits_pipeline: Path) -> None:

@@ -167,9 +167,7 @@ def test_the_official_archive_profile_rebuilds_the_committed_benchmarks_architec
 
     committed = Benchmark.open(REPO / "data" / "benchmarks" / "cifar10-cpu")
     archs = select_archs(f"benchmark:{committed.root}")
-    from nb201.search.oracle import archs_of
-
-    held = sorted(archs_of(committed, "cifar10-jpeg", "cpu-cifar").tolist())
+    held = sorted(committed.indexes("cifar10-jpeg", "cpu-cifar").tolist())
     assert len(archs) == 200 and [a.index for a in archs] == held
 
     # the profile itself, on a tiny archive in the official format, two architectures

@@ -191,7 +191,7 @@ def test_progress_outside_a_terminal_updates_every_few_seconds_at_most(tmp_path)
 
     from tqdm import tqdm
 
-    from nb201.pipeline.reports import PROGRESS_INTERVAL_S, progress_options
+    from nb201.util import PROGRESS_INTERVAL_S, progress_options
 
     log = io.StringIO()  # a redirected log: not a tty
     opts = progress_options(log)

@@ -167,11 +167,8 @@ def test_bad_settings_raise_and_write_nothing(spec: SearchSpec, match: str, tmp_
 def test_a_preset_for_another_method_is_rejected(tmp_path: Path) -> None:
     text = (Path(nb201.__file__).parent / "configs" / "search" / "digits.toml").read_text()
     preset = tmp_path / "gdas-only.toml"
-    preset.write_text(
-        text.replace(
-            'methods = ["rsps", "darts-v1", "darts-v2", "gdas", "setn", "enas"]', 'methods = ["gdas"]'
-        )
-    )
+    assert "methods" not in text  # the shipped presets are written for every registered method
+    preset.write_text('methods = ["gdas"]\n' + text)
     assert resolve_search_config("gdas", str(preset))["epochs"] == 3
     with pytest.raises(ValueError, match="written for"):
         run_search(SearchSpec("darts-v1", "digits", "digits-valid", str(preset), 1), tmp_path / "out")
@@ -224,3 +221,40 @@ def test_searches_through_the_sweep_engine_equal_direct_runs_and_resume(tmp_path
     with pytest.raises(RuntimeError, match=r"1 of 2 searches failed .*no-such"):
         run_searches([missing, specs[0]], tmp_path / "eng")
     assert not list((tmp_path / "eng").glob(f"{missing.run_id}*"))
+
+
+def test_the_method_registry_and_a_methods_own_knobs(monkeypatch) -> None:
+    from dataclasses import dataclass
+
+    from nb201.config import knob
+    from nb201.wsnas import METHOD_CLASSES, Method, chosen_methods, register_method
+    from nb201.wsnas.methods import RSPS
+
+    assert (
+        METHODS
+        == tuple(METHOD_CLASSES)[: len(METHODS)]
+        == ("rsps", "darts-v1", "darts-v2", "gdas", "setn", "enas")
+    )
+    with pytest.raises(ValueError, match="registered already"):
+        register_method(type("Other", (RSPS,), {"name": "gdas"}))
+    with pytest.raises(TypeError, match="sets `name`"):
+        register_method(type("Nameless", (Method,), {}))
+
+    @dataclass(frozen=True)
+    class Knobs:
+        rounds: int = knob(2, "rounds", low=1)
+
+    monkeypatch.setitem(
+        METHOD_CLASSES, "rsps-own", type("Own", (RSPS,), {"name": "rsps-own", "knobs": Knobs})
+    )
+    assert chosen_methods(None)[-1] == "rsps-own" and chosen_methods(["gdas"]) == ["gdas"]
+    with pytest.raises(ValueError, match="unknown method 'nope'"):
+        chosen_methods(["nope"])
+    config = resolve_search_config("rsps-own", "digits")
+    assert config["rounds"] == 2 and config["epochs"] == 3  # its own default, then [common]
+    assert resolve_search_config("rsps-own", "digits", {"rounds": 4})["rounds"] == 4
+    with pytest.raises(ValueError, match="rounds"):
+        resolve_search_config("rsps-own", "digits", {"rounds": 0})
+    with pytest.raises(KeyError, match="unknown search knob 'rounds' for 'gdas'"):
+        resolve_search_config("gdas", "digits", {"rounds": 4})  # another method's knob
+    assert "rounds" not in resolve_search_config("rsps", "digits")

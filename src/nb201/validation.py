@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from nb201.names import parse_metric
 from nb201.space import Arch
 
 RECORD_SCHEMA = "nb201.run/1"
@@ -26,10 +27,10 @@ def _check_value(key: str, v: Any, where: str) -> None:
         raise ValueError(f"{where}: {key} is {v!r} ({type(v).__name__}), not a number")
     if not math.isfinite(v):
         raise ValueError(f"{where}: {key} is {v}, not finite")
-    kind = key.rsplit("-", 1)[-1]
+    kind = parse_metric(key).quantity
     if kind in ("accuracy", "top5") and not 0.0 <= v <= 100.0:
         raise ValueError(f"{where}: {key} = {v} is outside [0, 100] (accuracies are percent)")
-    if kind in ("loss", "time", "lr") and v < 0:
+    if kind in ("loss", "time", "all-time", "per-time", "lr") and v < 0:
         raise ValueError(f"{where}: {key} = {v} is negative")
 
 

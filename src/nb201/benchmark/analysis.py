@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from nb201.names import eval_metrics
 from nb201.space import EDGES, OPS, Arch
 
 
@@ -386,9 +387,9 @@ def final_accuracy_stats(records: Sequence[dict]) -> dict[str, dict[str, float]]
     (training accuracy left out): {"final_accuracy_mean": {...}, "final_accuracy_max": {...}}."""
     final: dict[str, list[float]] = {}
     for r in records:
-        for k, v in r["epochs"][-1].items():
-            if k.endswith("-accuracy") and not k.startswith("train"):
-                final.setdefault(k, []).append(v)
+        last = r["epochs"][-1]
+        for k in eval_metrics(last):
+            final.setdefault(k, []).append(last[k])
     return {
         "final_accuracy_mean": {k: float(np.mean(v)) for k, v in final.items()},
         "final_accuracy_max": {k: float(np.max(v)) for k, v in final.items()},

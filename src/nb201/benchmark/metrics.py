@@ -16,8 +16,9 @@ import numpy as np
 
 from nb201.benchmark.estimated import mark_array
 from nb201.benchmark.store.derived import columns_of
-from nb201.benchmark.store.format import ALL_TIME_SUFFIX, StoreKeyError
+from nb201.benchmark.store.format import StoreKeyError
 from nb201.benchmark.view import _View, seed_mean
+from nb201.names import parse_metric, running_sum
 from nb201.space import NUM_ARCHS
 
 
@@ -108,9 +109,9 @@ class VectorMetrics:
         derived = _derived_metric(view, metric, idx)  # ranking-score, proxies, estimate-std
         if derived is not None:
             return _marked(view, derived.reshape(shape))
-        per_time = False
-        if metric.endswith("-per-time"):
-            per_time, metric = True, metric[: -len("-per-time")] + ALL_TIME_SUFFIX
+        per_time = parse_metric(metric).quantity == "per-time"
+        if per_time:
+            metric = running_sum(metric)
         col = view.col[view.metric(metric)]
         ep = _epochs_of(view, epoch, len(rows), dataset)
         if seeds is None:

@@ -54,7 +54,7 @@ from nb201.fidelity.tables import TABLE_SCHEMA, load_table  # noqa: F401 - load_
 from nb201.space import NUM_ARCHS, Arch, all_archs
 from nb201.space.cost import count_flops, count_params
 from nb201.space.model import Cell, Network, ResidualReduction, build_network
-from nb201.train.outcome import RunOutcome
+from nb201.train.outcome import RunOutcome, timed_task
 
 ProxyFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], float]
 
@@ -231,7 +231,29 @@ PROXIES: dict[str, ProxyFn] = {
     "nwot": nwot,
 }
 FREE = ("params", "flops")  # closed-form costs, computed without a network
-ALL = tuple(PROXIES) + FREE
+ALL = tuple(PROXIES) + FREE  # what nb201 ships; `proxy_names()` adds those registered since
+
+
+def register_proxy(name: str) -> Callable[[ProxyFn], ProxyFn]:
+    """Decorator: make `fn(net, x, y) -> float` (a freshly initialised network in train
+    mode, one batch) the proxy `name`, computable by `compute`, `run_job` and `assemble`.
+    Another function under a taken name raises: a table's column must mean one thing."""
+
+    def add(fn: ProxyFn) -> ProxyFn:
+        old = PROXIES.get(name)
+        if name in FREE or (
+            old is not None and (old.__module__, old.__qualname__) != (fn.__module__, fn.__qualname__)
+        ):
+            raise ValueError(f"proxy {name!r} is taken; choose another name.")
+        PROXIES[name] = fn
+        return fn
+
+    return add
+
+
+def proxy_names() -> tuple[str, ...]:
+    """Every proxy `compute` knows: the registered ones, then the closed-form costs."""
+    return (*PROXIES, *FREE)
 
 
 @dataclass(frozen=True)
@@ -260,9 +282,9 @@ def compute(
     another). Returns `{name: value, name + "_seconds": process CPU seconds of the call}`;
     CPU seconds are core-seconds when torch runs on one thread.
     """
-    unknown = [n for n in names if n not in ALL]
+    unknown = [n for n in names if n not in proxy_names()]
     if unknown:
-        raise ValueError(f"unknown proxies {unknown}; choose from {list(ALL)}")
+        raise ValueError(f"unknown proxies {unknown}; choose from {list(proxy_names())}")
     arch = Arch.coerce(arch)
     out: dict[str, float] = {}
     shape = (int(x.shape[1]), int(x.shape[2]), int(x.shape[3]))
@@ -383,13 +405,13 @@ class ProxyTask:
         self, out_dir: str | Path, num_threads: int | None = None, device: str | None = None
     ) -> RunOutcome:
         """Compute and write this architecture's proxies, unless already written."""
+        path = self.result_path(out_dir)
+        return timed_task(self.run_id, path, lambda: self._write(path, max(1, int(num_threads or 1))))
+
+    def _write(self, path: Path, threads: int) -> None:
         from nb201.fsutil import atomic_write_json
 
-        path = self.result_path(out_dir)
-        if path.exists():
-            return RunOutcome(self.run_id, "skipped", None, 0.0, str(path))
-        wall, cpu = time.perf_counter(), time.process_time()
-        threads, previous = max(1, int(num_threads or 1)), torch.get_num_threads()
+        previous = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
             x, y = _batch(self.dataset, self.data_root, self.config)
@@ -408,9 +430,6 @@ class ProxyTask:
             "env": _env() | {"threads": threads},
         }
         atomic_write_json(path, record)
-        return RunOutcome(
-            self.run_id, "ok", None, time.perf_counter() - wall, str(path), time.process_time() - cpu
-        )
 
 
 def run_job(
@@ -486,7 +505,7 @@ def assemble(work_dir: str | Path, out: str | Path) -> pd.DataFrame:
     datasets = {r["dataset"] for r in records}
     if len(configs) != 1 or len(datasets) != 1:
         raise ValueError(f"{work_dir} mixes configurations {configs} or datasets {datasets}")
-    computed = [k for k in ALL if all(k in r["values"] for r in records)]
+    computed = [k for k in proxy_names() if all(k in r["values"] for r in records)]
     rows = []
     for r in sorted(records, key=lambda r: r["index"]):
         key = Arch.from_index(r["index"]).functional_key()

@@ -44,13 +44,14 @@ from sklearn.model_selection import KFold
 from nb201.benchmark.analysis import rank_agreement
 from nb201.fidelity.proxies import PROXIES, load_table
 from nb201.fidelity.study import record_cpu_seconds
+from nb201.names import PROXY_PREFIX, RANKING_SCORE
 
 TARGET = "target"
 TRAINING = "training"  # the pseudo-feature source whose cost is the training run
 PROXY_NAMES = tuple(PROXIES)
 COST_NAMES = ("params", "flops")
 RANKING_SET = "ranking"  # the derived set a benchmark sub-store carries the score in
-SCORE_NAME = "ranking-score"
+SCORE_NAME = RANKING_SCORE
 
 
 # ---- inputs ------------------------------------------------------------------------------
@@ -362,7 +363,7 @@ def apply_to_benchmark(
         )
     out = pd.DataFrame({"arch_index": archs, SCORE_NAME: score})
     for col in [c for c in frame.columns if ":" in c]:
-        out[f"proxy:{col}"] = frame[col].to_numpy(float)
+        out[PROXY_PREFIX + col] = frame[col].to_numpy(float)
     block = _ranking_block(method, result, len(calibration), training, proxy_cost, tables)
     block["core_seconds_per_arch"]["benchmark_total"] = round(trained + proxy_cost, 3)
     return _write_ranking(folder, out, block)

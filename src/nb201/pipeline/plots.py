@@ -20,6 +20,8 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from nb201.names import parse_metric
+
 ACCURACY = "top-1 accuracy (%)"
 
 
@@ -31,7 +33,7 @@ def _ci_title(prefix: str, agree: dict[str, float]) -> str:
 def learning_curves(records: Sequence[dict[str, Any]]) -> Figure:
     """Accuracy per epoch on every set of the runs' records (training accuracy included),
     one panel per set, one line per run."""
-    sets = [k[: -len("-accuracy")] for k in records[0]["epochs"][0] if k.endswith("-accuracy")]
+    sets = [m.set for m in map(parse_metric, records[0]["epochs"][0]) if m.quantity == "accuracy"]
     fig, axes = plt.subplots(1, len(sets), figsize=(3.6 * len(sets) + 1.6, 3.4), squeeze=False)
     for ax, s in zip(axes[0], sets):
         for r in records:
@@ -269,4 +271,94 @@ def skip_mass(skip: pd.DataFrame) -> Figure:
     sns.lineplot(data=skip, x="epoch", y="p(skip_connect)", hue="method", marker="o", errorbar=None, ax=ax)
     ax.axhline(0.2, color="grey", ls=":", lw=1)
     ax.set(title="architecture distribution: mean mass on skip_connect over the 6 edges")
+    return fig
+
+
+# ==== 04 search: anytime, regret and ECDF of search runs (nb201.search) ======================
+# Every line of these figures is told apart by its line style and marker as well as by its
+# colour, in a fixed order per algorithm label, so that the figures read in greyscale and
+# overlapping curves (near-identical algorithms) stay distinguishable.
+SEARCH_STYLES = ("-", "--", "-.", ":")
+SEARCH_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def _search_style(k: int, n_points: int) -> dict[str, Any]:
+    """Style of the k-th line: colour, dash and marker cycle with different periods; about 10
+    markers per line, staggered between lines so that coincident curves stay visible."""
+    every = max(1, n_points // 10)
+    return {
+        "color": sns.color_palette("tab10", 10)[k % 10],
+        "ls": SEARCH_STYLES[k % len(SEARCH_STYLES)],
+        "marker": SEARCH_MARKERS[k % len(SEARCH_MARKERS)],
+        "markevery": (min(k * max(1, every // 4), max(0, n_points - 1)), every),
+        "ms": 5,
+        "lw": 1.6,
+    }
+
+
+def search_anytime(
+    curves: pd.DataFrame, metric: str, x: str = "time", band: bool = False, optimum: float | None = None
+) -> Figure:
+    """Mean accuracy of each algorithm's current answer over its runs, against simulated
+    time (`x="time"`, `Experiment.curves`) or queries made (`x="queries"`,
+    `Experiment.curves_by_queries()`; integer ticks). `band`: shade the interquartile range;
+    `optimum`: the best architecture's accuracy, dotted."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for k, (algo, g) in enumerate(curves.groupby("algorithm", sort=False)):
+        ax.plot(g[x], g["mean"], label=str(algo), **_search_style(k, len(g)))
+        if band:
+            ax.fill_between(g[x], g["q25"], g["q75"], alpha=0.12, color=_search_style(k, len(g))["color"])
+    if optimum is not None:
+        ax.axhline(optimum, color="grey", ls=":", lw=1, label=f"best architecture ({optimum:.2f})")
+    xlabel = "simulated time (s)" if x == "time" else "queries made"
+    ax.set(
+        title=f"Accuracy of the current answer ({metric}), mean over runs",
+        xlabel=xlabel,
+        ylabel=f"{metric} accuracy (%)",
+    )
+    if x != "time":
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(title="algorithm", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def search_regret(curves: pd.DataFrame, optimum: float, metric: str, x: str = "time") -> Figure:
+    """Simple regret (the best architecture's accuracy minus the mean accuracy of the current
+    answer) per algorithm, on a log scale, against simulated time or queries made."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for k, (algo, g) in enumerate(curves.groupby("algorithm", sort=False)):
+        regret = (optimum - g["mean"]).clip(lower=1e-3)
+        ax.plot(g[x], regret, label=str(algo), **_search_style(k, len(g)))
+    ax.set_yscale("log")
+    xlabel = "simulated time (s)" if x == "time" else "queries made"
+    ax.set(
+        title=f"Regret of the current answer ({metric})",
+        xlabel=xlabel,
+        ylabel="regret (accuracy points, log)",
+    )
+    if x != "time":
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(title="algorithm", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def search_ecdf(runs: pd.DataFrame, column: str) -> Figure:
+    """Empirical CDF of the final answer's `column` accuracy over each algorithm's runs
+    (`Experiment.runs`): a curve further right is better; the paper's sorted-accuracy view
+    with its axes swapped."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for k, (algo, g) in enumerate(runs.groupby("algorithm", sort=False)):
+        vals = np.sort(g[column].dropna().to_numpy())
+        share = np.arange(1, len(vals) + 1) / max(len(vals), 1)
+        ax.step(vals, share, where="post", label=f"{algo} ({len(vals)} runs)", **_search_style(k, len(vals)))
+    ax.set(
+        title=f"Final {column} accuracy over runs (ECDF)",
+        xlabel=f"{column} accuracy (%)",
+        ylabel="share of runs at or below",
+        ylim=(0, 1.02),
+    )
+    ax.legend(title="algorithm", fontsize=9, loc="upper left")
+    fig.tight_layout()
     return fig

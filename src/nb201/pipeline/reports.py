@@ -82,27 +82,6 @@ def repo_root_or_none() -> Path | None:
         return None
 
 
-PROGRESS_INTERVAL_S = 10.0  # outside a terminal: at most one progress update this often
-
-
-def progress_options(stream: Any = None) -> dict[str, Any]:
-    """tqdm keyword arguments for nb201's progress bars.
-
-    In a terminal a bar may redraw often. Redirected to a log (papermill, CI, `> log`),
-    every redraw is kept, so a 5-minute import would write thousands of updates; there
-    a bar updates at most every `PROGRESS_INTERVAL_S` seconds, in plain ASCII."""
-    import sys
-
-    stream = sys.stderr if stream is None else stream
-    try:
-        tty = bool(stream.isatty())
-    except (AttributeError, ValueError):
-        tty = False
-    if tty:
-        return {}
-    return {"mininterval": PROGRESS_INTERVAL_S, "maxinterval": max(PROGRESS_INTERVAL_S, 10.0), "ascii": True}
-
-
 def header_markdown(title: str) -> str:
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"# {title}\n\n*Rendered {now} · git commit `{git_commit()}` · nb201 {__version__}*\n"
@@ -214,13 +193,6 @@ def write_sidecar(path: str | Path, numbers: dict[str, Any]) -> Path:
     }
     atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=False) + "\n")
     return path
-
-
-def read_sidecar(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"sidecar {path} not found: execute the notebook that writes it first")
-    return json.loads(path.read_text())
 
 
 def _is_stderr(output: dict[str, Any]) -> bool:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nb201.config import check_run_identity
-from nb201.data.loading import BUILTIN as BUILTIN_DATASETS
+from nb201.data.registry import registered_names
+from nb201.names import is_valid_split, split_base
 from nb201.presets import KNOBS, PRESET_DIR, load_preset, preset_names, resolve_config
 from nb201.space import Arch
 
@@ -33,11 +34,11 @@ __all__ = [
 def dataset_for_split(split: str) -> str:
     """The built-in dataset a named split belongs to (`cifar10-valid` -> `cifar10`).
 
-    Built-in datasets (`nb201.data.loading.BUILTIN`) name their splits `<dataset>` or
+    Datasets registered by name (`nb201.data.registry`) name their splits `<dataset>` or
     `<dataset>-valid`; `folder:` datasets are given as an explicit (dataset, split) pair.
     """
-    if split.endswith("-valid") and split[: -len("-valid")] in BUILTIN_DATASETS:
-        return split[: -len("-valid")]
+    if is_valid_split(split) and split_base(split) in registered_names():
+        return split_base(split)
     return split
 
 

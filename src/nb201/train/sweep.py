@@ -24,13 +24,13 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from nb201.pipeline.reports import progress_options
 from nb201.space import Arch
 from nb201.train import loop, records
 from nb201.train.config import RunSpec, dataset_for_split, load_preset, resolve_config
 from nb201.train.engine import Engine, LocalEngine
 from nb201.train.outcome import RunOutcome
 from nb201.train.run import arch_cost
+from nb201.util import progress_options
 
 
 @dataclass

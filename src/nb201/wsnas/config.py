@@ -1,17 +1,19 @@
 """Search presets and the search spec whose hash names every search record.
 
-A search preset is a TOML file in `nb201/configs/search/` (or a path to one): `methods`
-(which methods it is written for), a `[common]` table with every knob, and one optional
-table per method overriding some of them (the paper's settings differ per method). The
-resolved config of a search is common + the method's table + the run's overrides, checked
-knob by knob, so a typo or an impossible value fails before anything is written.
+A search preset is a TOML file in `nb201/configs/search/` (or a path to one): a `[common]`
+table with every shared knob (`nb201.config.SearchConfig`), one optional table per method
+overriding some of them (the paper's settings differ per method) or setting the method's
+own knobs (`Method.knobs`), and optionally `methods`, the methods it is written for (default:
+every registered method, `nb201.wsnas.methods.METHOD_CLASSES`). The resolved config of a
+search is the method's own defaults + common + the method's table + the run's overrides,
+checked knob by knob, so a typo or an impossible value fails before anything is written.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +26,29 @@ from nb201.config import (
     from_table,
     read_toml,
 )
+from nb201.wsnas.methods import METHOD_CLASSES, method_class
 
 SEARCH_PRESET_DIR = Path(__file__).resolve().parent.parent / "configs" / "search"
-METHODS: tuple[str, ...] = ("rsps", "darts-v1", "darts-v2", "gdas", "setn", "enas")
-# Every search knob: the fields of `nb201.config.SearchConfig` (types, rules and help live there).
+# The methods nb201 ships (the paper's six, registered by `nb201.wsnas.methods`); checks read
+# the registry itself, so a method registered later is searchable too.
+METHODS: tuple[str, ...] = tuple(METHOD_CLASSES)
+# Every shared search knob: the fields of `nb201.config.SearchConfig` (types, rules and help live there).
 SEARCH_KNOBS: tuple[str, ...] = tuple(field_names(SearchConfig))
 
 
 def search_preset_names() -> list[str]:
     """The search presets shipped with nb201."""
     return sorted(p.stem for p in SEARCH_PRESET_DIR.glob("*.toml"))
+
+
+def chosen_methods(methods: list[str] | None) -> list[str]:
+    """`methods`, each checked to be registered, or for None every registered method (so a
+    method added with `@register_method` joins notebook 06 without editing it)."""
+    if methods is None:
+        return list(METHOD_CLASSES)
+    for m in methods:
+        method_class(m)
+    return list(methods)
 
 
 def _preset_path(name: str) -> Path:
@@ -53,12 +68,12 @@ def load_search_preset(name: str) -> dict[str, Any]:
     """`{"name", "description", "methods", "seeds", "common", "<method>": {...}}` of a preset."""
     path = _preset_path(name)
     raw = read_toml(path)
-    info_keys = {k: v for k, v in raw.items() if k != "common" and k not in METHODS}
+    info_keys = {k: v for k, v in raw.items() if k != "common" and k not in METHOD_CLASSES}
     info = from_table(SearchPresetInfo, info_keys, f"search preset {path}")
-    methods = info.methods
-    if not methods or any(m not in METHODS for m in methods):
+    methods = list(METHOD_CLASSES) if info.methods is None else info.methods
+    if not methods or any(m not in METHOD_CLASSES for m in methods):
         raise ValueError(
-            f"search preset {path}: `methods` must list some of {list(METHODS)}, got {methods!r}."
+            f"search preset {path}: `methods` must list some of {list(METHOD_CLASSES)}, got {methods!r}."
         )
     common = raw.get("common")
     if not isinstance(common, dict):
@@ -77,27 +92,30 @@ def load_search_preset(name: str) -> dict[str, Any]:
         "seeds": list(info.seeds),
         "common": dict(common),
     }
-    for m in METHODS:
+    for m in METHOD_CLASSES:
         if m in raw:
             for k, v in raw[m].items():  # a typo in any method's table fails now, not when it runs
-                _check(k, v, f"search preset {path} [{m}]")
+                _check(m, k, v, f"search preset {path} [{m}]")
             out[m] = dict(raw[m])
     return out
 
 
-def _check(key: str, value: Any, where: str) -> Any:
-    """One knob, checked and normalised by `SearchConfig`'s rules."""
-    if key not in SEARCH_KNOBS:
-        raise KeyError(f"{where}: unknown search knob {key!r}; valid knobs are {list(SEARCH_KNOBS)}.")
-    return check_field(SearchConfig, key, value, where)
+def _check(method: str, key: str, value: Any, where: str) -> Any:
+    """One knob, checked and normalised by `SearchConfig`'s rules or the method's own."""
+    own = method_class(method).knobs
+    if key in SEARCH_KNOBS:
+        return check_field(SearchConfig, key, value, where)
+    if own is not None and key in field_names(own):
+        return check_field(own, key, value, where)
+    known = list(SEARCH_KNOBS) + (field_names(own) if own is not None else [])
+    raise KeyError(f"{where}: unknown search knob {key!r} for {method!r}; valid knobs are {known}.")
 
 
 def resolve_search_config(
     method: str, preset: str, overrides: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """The config of `method` under `preset` with `overrides`, validated as a whole."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}.")
+    own = method_class(method).knobs
     p = load_search_preset(preset)
     if method not in p["methods"]:
         raise ValueError(
@@ -108,13 +126,16 @@ def resolve_search_config(
     for src, where in (
         (p["common"], f"preset {preset!r}"),
         (p.get(method, {}), f"preset {preset!r} [{method}]"),
+        (overrides or {}, "override"),
     ):
         for k, v in src.items():
-            config[k] = _check(k, v, where)
-    for k, v in (overrides or {}).items():
-        config[k] = _check(k, v, "override")
-    SearchConfig(**config)  # the checks across knobs (temperature and lr schedules)
-    return {k: config[k] for k in SEARCH_KNOBS}
+            config[k] = _check(method, k, v, where)
+    shared = {k: config[k] for k in SEARCH_KNOBS}
+    SearchConfig(**shared)  # the checks across knobs (temperature and lr schedules)
+    if own is None:
+        return shared
+    mine = {k: v for k, v in config.items() if k not in shared}
+    return {**shared, **asdict(from_table(own, mine, f"preset {preset!r} [{method}]"))}
 
 
 @dataclass(frozen=True)

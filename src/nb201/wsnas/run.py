@@ -27,7 +27,7 @@ from nb201.envinfo import env_info
 from nb201.fsutil import atomic_write_json
 from nb201.space import EDGES, OPS
 from nb201.train import loop
-from nb201.train.outcome import RunOutcome
+from nb201.train.outcome import RunOutcome, timed_task
 from nb201.train.records import load_checkpoint, progress_state, save_checkpoint
 from nb201.train.run import _torch_settings
 from nb201.util import utc_stamp
@@ -245,13 +245,11 @@ class SearchTask:
     def run(
         self, out_dir: str | Path, num_threads: int | None = None, device: str | None = None
     ) -> RunOutcome:
-        path = self.result_path(out_dir)
-        if path.exists():
-            return RunOutcome(self.run_id, "skipped", None, 0.0, str(path))
-        wall, cpu = time.perf_counter(), time.process_time()
-        run_search(self.spec, out_dir, num_threads=num_threads)  # searches run on CPU (device unused)
-        return RunOutcome(
-            self.run_id, "ok", None, time.perf_counter() - wall, str(path), time.process_time() - cpu
+        # searches run on CPU (device unused)
+        return timed_task(
+            self.run_id,
+            self.result_path(out_dir),
+            lambda: run_search(self.spec, out_dir, num_threads=num_threads),
         )
 
 

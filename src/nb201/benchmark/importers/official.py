@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from nb201.benchmark.store.format import StoreError, write_benchmark
+from nb201.names import split_base
 from nb201.space import Arch
 from nb201.util import REFUSED, load_plain_pickle
 
@@ -301,7 +302,7 @@ def import_official(
     if progress:
         from tqdm import tqdm
 
-        from nb201.pipeline.reports import progress_options
+        from nb201.util import progress_options
 
         items = tqdm(items, desc=f"reading {path.name}", unit="arch-hp", **progress_options())
     for ours, hp, state in items:
@@ -342,7 +343,7 @@ def import_official(
                 values=values,
                 present=present,
                 costs=costs,
-                dataset=dataset.removesuffix("-valid"),
+                dataset=split_base(dataset),
                 meta={"source": {"kind": kind, "file": path.name, "flavour": flavour}},
             )
         )
