@@ -21,6 +21,7 @@ import pandas as pd
 from nb201.fidelity import whole_space as ws
 from nb201.fidelity.estimate import CANDIDATES, DatasetFit
 from nb201.fidelity.monotone import MAP_KINDS
+from nb201.names import is_valid_split
 from nb201.space import NUM_ARCHS
 
 REPO = Path(__file__).resolve().parents[3]
@@ -157,10 +158,10 @@ def _sub_arrays(
     est, sd = served["estimate"], served["estimate-std"]
     cols: dict[str, np.ndarray] = {"train-time": np.repeat(train_s[:, None], len(ws.PSEUDO_SEEDS), axis=1)}
     scored = ws.DATASETS[dataset][0]
-    if split.endswith("-valid") or dataset != "cifar10":
+    if is_valid_split(split) or dataset != "cifar10":
         cols["x-valid-accuracy"] = ws.reward_draws(est, sd, reps, dataset)
         cols["x-valid-time"] = np.repeat(eval_s[:, None], len(ws.PSEUDO_SEEDS), axis=1)
-    if not split.endswith("-valid"):
+    if not is_valid_split(split):
         cols[f"{scored}-accuracy"] = np.repeat(est[:, None], len(ws.PSEUDO_SEEDS), axis=1)
         scale = ws.EVAL_IMAGES[scored] / ws.EVAL_IMAGES["x-valid"]
         cols[f"{scored}-time"] = np.repeat(eval_s[:, None] * scale, len(ws.PSEUDO_SEEDS), axis=1)
@@ -196,7 +197,7 @@ def write_store(
         derived_table = pd.DataFrame({"arch_index": np.arange(NUM_ARCHS), **served})
         splits = ["cifar10-valid", "cifar10"] if dataset == "cifar10" else [dataset]
         for split in splits:
-            role = "reward (search)" if split.endswith("-valid") else "scored (reported) and reward"
+            role = "reward (search)" if is_valid_split(split) else "scored (reported) and reward"
             if dataset == "cifar10" and split == "cifar10":
                 role = "scored (reported)"
             metrics, values = _sub_arrays(split, dataset, served, train_ds, eval_s)
