@@ -27,7 +27,8 @@ from nb201.pipeline.profiles import (  # noqa: F401 (the profile API, re-exporte
     profile_names,
     resolve_params,
 )
-from nb201.pipeline.reports import render_html, repo_root
+from nb201.pipeline.render import render_html
+from nb201.pipeline.reports import repo_root
 
 
 def run_pipeline(
