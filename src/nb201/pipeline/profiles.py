@@ -206,6 +206,9 @@ class WholeSpaceParams:
     benchmark_dir: str = knob("data/benchmarks/whole-space", "the whole-space benchmark written")
     work_dir: str = knob("data/cache/whole-space", "latency models measured once, and the build summary")
     measured_benchmark: str = knob("data/benchmarks/cifar10-cpu", "measured benchmark for the sanity check")
+    datasets: list[str] = knob(
+        ["cifar10", "cifar100", "ImageNet16-120"], "datasets estimated (cifar10 is needed)"
+    )
     n_boot: int = knob(30, "bootstrap rankers per dataset for the uncertainty", low=2)
     seed: int = knob(0, "folds, bootstrap, trees and the reward draws")
     sidecar: str = knob("reports/08_whole_space.json", "this notebook's key numbers, as JSON")
