@@ -87,6 +87,7 @@ SLOW_TESTS = frozenset(
         "test_two_sweeps_at_once_train_each_run_once",
         "test_two_aggregations_at_once_lose_no_run",
         "test_resume_after_kill_gives_exactly_the_uninterrupted_numbers",
+        "test_two_processes_never_compute_one_task_twice",
     }
 )
 

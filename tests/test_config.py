@@ -27,7 +27,7 @@ from nb201.config import (
 )
 from nb201.pipeline import load_profile, main, parse_override, profile_names, run_pipeline
 from nb201.pipeline.profiles import NOTEBOOK_PARAMS, NOTEBOOKS, Profile, notebook_defaults, resolve_params
-from nb201.train.config import KNOBS, load_preset, resolve_config
+from nb201.presets import KNOBS, load_preset, resolve_config
 from nb201.wsnas.config import SEARCH_KNOBS, load_search_preset, resolve_search_config
 
 REPO = Path(__file__).resolve().parents[1]

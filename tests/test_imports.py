@@ -96,7 +96,9 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_graph_is_read():
     graph = import_graph()
     assert "nb201.train.outcome" in graph["nb201.train.run"]
-    assert "nb201.train.run" in graph["nb201.train.engine"]
+    assert (
+        "nb201.train.task" in graph["nb201.train.engine"] and "nb201.train.run" in graph["nb201.train.spec"]
+    )
     assert "nb201.data.cache" in graph["nb201.data.loading"]
 
 

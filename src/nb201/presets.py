@@ -1,12 +1,13 @@
 """The training presets, torch-free: which knobs a training protocol has, the shipped
-presets (`nb201/configs/presets/<name>.toml`), and a preset resolved with fidelity overrides.
+presets (`nb201/configs/presets/<name>.toml`), and what a preset with fidelity overrides
+resolves to.
 
 A preset is a small TOML file so that the protocol lives in a reviewable file rather than in
 code. A run's *resolved config* is the preset's `[config]` table with the run's fidelity
-overrides merged in and type-checked (`resolve_config`). This module sits below the store
-and the training code alike (it imports only `nb201.config`), so that aggregating run
-records checks their configs without importing torch; `nb201.train.config` builds the run
-spec on top of it.
+overrides merged in and type-checked (`resolve_train_config`, the frozen `TrainConfig` a
+`nb201.train.spec.RunSpec` carries; `resolve_config`, its dict form records store). This
+module sits below the store and the training code alike (it imports only `nb201.config`),
+so that aggregating run records checks their configs without importing torch.
 """
 
 from __future__ import annotations
@@ -71,9 +72,10 @@ def _check_knob(key: str, value: Any, where: str) -> Any:
     return check_field(TrainConfig, key, value, where)
 
 
-def resolve_config(preset: str, fidelity: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The preset's config with `fidelity` overrides merged in and validated (as a whole, by
-    `TrainConfig`), as a dict in `KNOBS` order: the form records store and run ids hash."""
+def resolve_train_config(preset: str, fidelity: dict[str, Any] | None = None) -> TrainConfig:
+    """The preset's config with `fidelity` overrides merged in and validated, as the frozen
+    `TrainConfig` a run carries. The one place a preset is resolved: a `RunSpec` calls it
+    once, when it is built, and every engine, loop and record reads the object it keeps."""
     config = load_preset(preset)["config"]
     for key, value in (fidelity or {}).items():
         if key not in KNOBS:
@@ -82,5 +84,10 @@ def resolve_config(preset: str, fidelity: dict[str, Any] | None = None) -> dict[
                 f"(preset {preset!r} sets them all; override only those you mean to change)."
             )
         config[key] = _check_knob(key, value, "fidelity override")
-    TrainConfig(**config)
-    return config
+    return TrainConfig(**config)
+
+
+def resolve_config(preset: str, fidelity: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`resolve_train_config` as a dict in `KNOBS` order: the form records store and run ids
+    hash (for readers of records, which compare their stored config with it)."""
+    return asdict(resolve_train_config(preset, fidelity))

@@ -20,6 +20,7 @@ import codecs
 import collections
 import datetime as _dt
 import hashlib
+import json
 import pickle
 from collections.abc import Iterable
 from pathlib import Path
@@ -48,6 +49,13 @@ def sha256_file(path: str | Path) -> str:
 
 # ---- time stamps ----------------------------------------------------------------------------
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # ISO 8601, seconds, "Z": sorts as text, parses everywhere
+
+
+def content_hash(obj: Any, length: int) -> str:
+    """The first `length` hex digits of the SHA-256 of `obj` as canonical JSON (sorted keys,
+    no spaces): the identity of a task, so equal contents name the same result file."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
 
 
 def utc_stamp(when: _dt.datetime | None = None) -> str:

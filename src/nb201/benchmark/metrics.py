@@ -29,11 +29,22 @@ def _check_integers(name: str, value: Any) -> None:
         raise TypeError(f"{name}={value!r} is not an integer (or an array of integers); pass e.g. {name}=0.")
 
 
+def _refuse_per_run_arguments(metric: str, epoch: Any, seeds: Any) -> None:
+    """A per-architecture metric has no epochs and no seeds: an `epoch` or `seeds` argument
+    would be silently ignored, so it is refused, as a wrong one is for accuracy metrics."""
+    given = [f"{k}={v!r}" for k, v in (("epoch", epoch), ("seeds", seeds)) if v is not None]
+    if given:
+        raise ValueError(
+            f"{metric!r} is one value per architecture, with no epochs or seeds; drop {', '.join(given)} "
+            "(or ask for a per-epoch metric such as 'x-valid-accuracy')."
+        )
+
+
 def _derived_metric(view: _View, metric: str, idx: np.ndarray) -> np.ndarray | None:
     """`metric` from the sub-store's derived per-architecture columns (the ranking score and
     proxies of `nb201.fidelity.ranking`, the whole-space estimate's uncertainty), one value
     per architecture whatever the epoch or seed, read through the store
-    (`Substore.derived`). None for the stored per-epoch metrics."""
+    (`nb201.benchmark.store.derived.columns_of`). None for the stored per-epoch metrics."""
     if metric in view.col or metric in view.aliases or metric == "arch_index":
         return None
     return columns_of(view.sub).column(metric, idx)
@@ -103,11 +114,14 @@ class VectorMetrics:
             dataset = next(iter(self._hps))
         view = self._view(dataset, hp)
         idx = np.asarray(indices)
+        if idx.size == 0:  # an empty list (float64 by numpy's default) asks for nothing
+            idx = idx.astype(np.int64)
         shape = idx.shape
         idx = idx.reshape(-1)
         rows = _rows_of(view, idx)
         derived = _derived_metric(view, metric, idx)  # ranking-score, proxies, estimate-std
         if derived is not None:
+            _refuse_per_run_arguments(metric, epoch, seeds)
             return _marked(view, derived.reshape(shape))
         per_time = parse_metric(metric).quantity == "per-time"
         if per_time:

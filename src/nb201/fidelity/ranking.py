@@ -79,7 +79,7 @@ def load_runs(
     resolved configuration of (`preset`, `fidelity`) in `runs_dir`: learning-curve features
     (mean over seeds), `core_seconds` per run, `seeds`. Records of other fidelities in the
     same folder (the fidelity study keeps all its points together) are ignored."""
-    from nb201.train.config import resolve_config
+    from nb201.presets import resolve_config
 
     want = resolve_config(preset, fidelity or {})
     rows = []

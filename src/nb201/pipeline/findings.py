@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nb201 import stats
+from nb201 import names, stats
 from nb201.benchmark import analysis
 
 
@@ -54,7 +54,7 @@ def train_findings(numbers: dict[str, Any], seeds: list[int]) -> list[str]:
     if key:
         f = final[key]
         out.append(
-            f"Final {key.removesuffix('-accuracy')} accuracy over the {f['n']:,} successful runs: median "
+            f"Final {names.set_of(key)} accuracy over the {f['n']:,} successful runs: median "
             f"{f['median']:.2f}%, interquartile range [{f['q25']:.2f}, {f['q75']:.2f}], best {f['max']:.2f}%."
         )
     return out

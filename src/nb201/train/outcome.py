@@ -13,10 +13,7 @@ non-finite loss is neither: `run_one` records it as a finished `failed` run.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -29,16 +26,6 @@ class RunOutcome:
     wall_time: float  # seconds spent in this call (0 for skipped)
     path: str  # record path ("" when the run raised before writing one)
     cpu_time: float = 0.0  # process CPU seconds spent in this call (all threads)
-
-
-def timed_task(run_id: str, path: Path, work: Callable[[], object]) -> RunOutcome:
-    """An engine task's bookkeeping, written once: `skipped` when its result `path` exists,
-    else `work()` (which writes `path`) reported `ok` with the wall and CPU seconds it took."""
-    if path.exists():
-        return RunOutcome(run_id, "skipped", None, 0.0, str(path))
-    wall, cpu = time.perf_counter(), time.process_time()
-    work()
-    return RunOutcome(run_id, "ok", None, time.perf_counter() - wall, str(path), time.process_time() - cpu)
 
 
 # How allocators word running out of memory: torch's CPU allocator ("DefaultCPUAllocator:

@@ -11,8 +11,6 @@ checked knob by knob, so a typo or an impossible value fails before anything is 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from nb201.config import (
     from_table,
     read_toml,
 )
+from nb201.util import content_hash
 from nb201.wsnas.methods import METHOD_CLASSES, method_class
 
 SEARCH_PRESET_DIR = Path(__file__).resolve().parent.parent / "configs" / "search"
@@ -114,7 +113,20 @@ def _check(method: str, key: str, value: Any, where: str) -> Any:
 def resolve_search_config(
     method: str, preset: str, overrides: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The config of `method` under `preset` with `overrides`, validated as a whole."""
+    """The config of `method` under `preset` with `overrides`, validated as a whole, as a
+    dict: the shared knobs in `SEARCH_KNOBS` order, then the method's own (the form records
+    store and run ids hash)."""
+    shared, own = _resolve(method, preset, overrides)
+    return _as_dict(shared, own)
+
+
+def _as_dict(shared: SearchConfig, own: Any) -> dict[str, Any]:
+    return {**asdict(shared), **(asdict(own) if own is not None else {})}
+
+
+def _resolve(method: str, preset: str, overrides: dict[str, Any] | None) -> tuple[SearchConfig, Any]:
+    """The one resolution of a search's config: the method's own defaults + common + the
+    method's table + overrides, as (the shared `SearchConfig`, the method's own knobs or None)."""
     own = method_class(method).knobs
     p = load_search_preset(preset)
     if method not in p["methods"]:
@@ -130,19 +142,23 @@ def resolve_search_config(
     ):
         for k, v in src.items():
             config[k] = _check(method, k, v, where)
-    shared = {k: config[k] for k in SEARCH_KNOBS}
-    SearchConfig(**shared)  # the checks across knobs (temperature and lr schedules)
+    # the checks across knobs (temperature and lr schedules) run as the config is built
+    shared = SearchConfig(**{k: config[k] for k in SEARCH_KNOBS})
     if own is None:
-        return shared
-    mine = {k: v for k, v in config.items() if k not in shared}
-    return {**shared, **asdict(from_table(own, mine, f"preset {preset!r} [{method}]"))}
+        return shared, None
+    mine = {k: v for k, v in config.items() if k not in SEARCH_KNOBS}
+    return shared, from_table(own, mine, f"preset {preset!r} [{method}]")
 
 
 @dataclass(frozen=True)
 class SearchSpec:
     """One search run: (method, dataset, split, preset, seed) plus knob overrides.
 
-    Picklable; `run_id` hashes everything that changes the numbers (`data_root` does not).
+    Picklable. Resolved once, when it is built: `config` is the frozen, validated
+    `SearchConfig` (the shared knobs), `method_knobs` the method's own knobs (its
+    `Method.knobs` dataclass, None when it has none), and `run_id` hashes everything that
+    changes the numbers (`data_root` does not); bad settings raise here, before anything is
+    written.
     """
 
     method: str
@@ -152,31 +168,35 @@ class SearchSpec:
     seed: int
     overrides: dict[str, Any] = field(default_factory=dict)
     data_root: str | None = None
+    config: SearchConfig = field(init=False, repr=False, compare=False)
+    method_knobs: Any = field(init=False, repr=False, compare=False)
+    run_id: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_run_identity(self, ("method", "dataset", "split", "preset"))
         object.__setattr__(self, "overrides", dict(self.overrides or {}))
+        shared, own = _resolve(self.method, self.preset, self.overrides)
+        object.__setattr__(self, "config", shared)
+        object.__setattr__(self, "method_knobs", own)
+        ident = {**self._named(), "config": self.config_dict()}
+        object.__setattr__(self, "run_id", "s" + content_hash(ident, 23))
 
     def __hash__(self) -> int:
         return hash(self.run_id)
 
-    @property
-    def config(self) -> dict[str, Any]:
-        return resolve_search_config(self.method, self.preset, self.overrides)
-
-    def to_record(self) -> dict[str, Any]:
+    def _named(self) -> dict[str, Any]:
         return {
             "method": self.method,
             "dataset": self.dataset,
             "split": self.split,
             "preset": self.preset,
             "seed": self.seed,
-            "overrides": dict(self.overrides),
         }
 
-    @property
-    def run_id(self) -> str:
-        ident = {**self.to_record(), "config": self.config}
-        ident.pop("overrides")
-        blob = json.dumps(ident, sort_keys=True, separators=(",", ":"))
-        return "s" + hashlib.sha256(blob.encode()).hexdigest()[:23]
+    def config_dict(self) -> dict[str, Any]:
+        """The resolved config as records store it: the shared knobs in `SEARCH_KNOBS` order,
+        then the method's own (`method_knobs`)."""
+        return _as_dict(self.config, self.method_knobs)
+
+    def to_record(self) -> dict[str, Any]:
+        return {**self._named(), "overrides": dict(self.overrides)}
