@@ -64,13 +64,14 @@ def test_method_table_keeps_fidelities_apart_and_ranks_the_quoted_numbers():
     final = F.final_table(records, {"cifar10 test": lambda i: 0.0})
     final["cifar10 test"] = final["method"].map(est) + final["seed"].map({777: 0.1, 888: -0.1, 999: 0.0})
     population = np.linspace(50, 95, 1001)
-    table = F.method_table(final, "cifar10 test", None, population)
+    table = F.method_table(final, "cifar10 test", population=population)
     assert list(table.index) == ["gdas", "darts-v1"]
-    assert table.loc["gdas", "cifar10 test (estimated)"] == "93.00 ± 0.10 (3 seeds)"
+    assert table.loc["gdas", "cifar10 test"] == "93.00 ± 0.10 (3 seeds)"
     assert table.loc["gdas", "paper, quoted (%)"] == 93.61
-    assert table.loc["gdas", "paper percentile (same population)"] == pytest.approx(
-        100 * np.mean(population < 93.61)
-    )
+    assert table.loc["gdas", F.PAPER_PERCENTILE] == pytest.approx(100 * np.mean(population < 93.61))
+    assert table.loc["gdas", F.PERCENTILE] == pytest.approx(100 * np.mean(population < 93.0))
+    cheap = F.method_table(final, "cifar10 test", population=population, quoted=None)
+    assert "paper, quoted (%)" not in cheap.columns
     assert lookup  # the records carry their final archs
 
 
@@ -123,3 +124,19 @@ def test_equal_cost_buys_as_many_queries_as_the_one_shot_core_hours():
     assert by.loc["gdas", "queries per run"] > 3 * by.loc["darts-v1", "queries per run"] > 0
     text = F.describe_equal_cost(table, "the whole space")
     assert "RS (" in text and "ahead of DARTS-V1" in text and "behind GDAS" in text
+
+
+def test_equal_cost_says_when_not_one_query_fits():
+    import pandas as pd
+
+    from nb201.benchmark import Benchmark
+
+    final = pd.DataFrame(
+        {"method": ["gdas"] * 2, "seed": [777, 888], "core_hours": [1e-4] * 2, "est": [90.0, 91.0]}
+    )
+    table = F.equal_cost(
+        final, Benchmark.open("data/benchmarks/whole-space"), "est", algorithms=("RS",), runs=3
+    )
+    assert table["queries per run"].tolist() == [0.0]
+    assert "no multi-trial search is possible" in F.describe_equal_cost(table, "the whole space")
+    assert F.equal_cost_table(table)["verdict"].tolist() == ["no query affordable"]

@@ -148,7 +148,19 @@ class WeightSharingParams:
     runs_dir: str = knob(
         "data/runs/digits", "run records of archs the benchmark lacked (its own runs folder)"
     )
+    measure_epochs: list[int] = knob(
+        [10, 25, 50, 100, 250], "besides every final arch, the archs derived after these epochs are measured"
+    )
     max_new: int = knob(10, "at most this many missing archs are trained", low=0)
+    whole_space: str | None = knob(
+        None, "estimated whole-space benchmark for instant lookups of every derived arch; None: none"
+    )
+    whole_dataset: str = knob("cifar10", "its dataset whose estimate is reported")
+    whole_metric: str = knob("ori-test-accuracy", "its estimated metric (cifar10: the test set)")
+    multi_trial: list[str] = knob(
+        ["RS", "REA"], "multi-trial algorithms run on it at each method's core-hours"
+    )
+    multi_trial_runs: int = knob(100, "runs per algorithm and method in that comparison", low=1)
     num_threads: int = knob(1, "torch threads per search / training", low=1)
     engine: str = knob(
         "local", "where the searches run: local (in-process) | ray (a Ray cluster)", choices=("local", "ray")

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nb201 import names
 from nb201.space import Arch
 from nb201.stats import Difference, describe_difference, mean_std, paired_difference, unpaired_difference
 from nb201.wsnas.evaluate import QUOTED
@@ -129,6 +130,41 @@ def describe_collapse(c: Collapse) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """Instant lookups of estimated full-protocol accuracy (a whole-space benchmark): the
+    column label, every architecture's value (the population percentiles are taken in) and
+    the estimate's cross-validated agreement as its meta states it."""
+
+    label: str
+    values: np.ndarray  # [15,625] by official index
+    dataset: str
+    metric: str
+    info: dict[str, Any]
+
+    def __call__(self, index: int) -> float:
+        return float(self.values[int(index)])
+
+
+def estimate_of(bench: Any, dataset: str, metric: str) -> Estimate:
+    """The whole-space benchmark's estimate of `metric` on `dataset` for every architecture;
+    refuses a measured benchmark (its numbers are not an estimate of the full protocol)."""
+    from nb201.space import NUM_ARCHS
+
+    hp = bench.default_hp(dataset)
+    info = bench.estimate_info(dataset, hp)
+    if info is None:
+        raise ValueError(
+            f"{dataset}/{hp} of this benchmark is measured, not an estimate; pass the whole-space one."
+        )
+    held = bench.indexes(dataset, hp)
+    if len(held) != NUM_ARCHS:
+        raise ValueError(f"{dataset}/{hp} holds {len(held)} architectures, not all {NUM_ARCHS}.")
+    values = np.asarray(bench.metrics(np.arange(NUM_ARCHS), metric, dataset=dataset, hp=hp), dtype=float)
+    label = f"{dataset} {names.set_of(metric)} (estimated, {hp} epochs)"
+    return Estimate(label, values, dataset, metric, info)
+
+
 def archs_to_measure(
     records: Sequence[Mapping[str, Any]], epochs: Sequence[int] = (10, 25, 50, 100, 250)
 ) -> list[Arch]:
@@ -170,29 +206,36 @@ def percentile(value: float, population: np.ndarray) -> float:
     return float(100.0 * np.mean(pop < value)) if np.isfinite(value) else float("nan")
 
 
+PERCENTILE = "percentile in population"
+PAPER_PERCENTILE = "paper's percentile in population"
+
+
 def method_table(
     final: pd.DataFrame,
-    estimated: str,
-    measured: str | None,
-    population: np.ndarray,
-    quoted: Mapping[str, float] = PAPER_CIFAR10_TEST,
+    primary: str,
+    others: Sequence[str] = (),
+    population: np.ndarray | None = None,
+    quoted: Mapping[str, float] | None = PAPER_CIFAR10_TEST,
 ) -> pd.DataFrame:
-    """Per method (in search order): mean ± std over seeds of the final arch's `estimated`
-    and `measured` accuracy (separate columns, fidelity in the header), the percentile of
-    the mean estimate among `population`, the search cost, and beside it the paper's quoted
-    accuracy with its percentile in the same population, so the two compare by rank."""
+    """Per method (in search order): mean ± std over seeds of the final arch's `primary`
+    accuracy and of each of `others` (separate columns: each names its fidelity), the
+    percentile of the mean `primary` in `population` (e.g. all 15,625 archs' estimates), the
+    search cost, and beside it the paper's `quoted` accuracy with its percentile in the same
+    population, so the two compare by rank, not by numbers of different fidelities. Pass
+    `quoted=None` when the population is not on the paper's scale (a cheap benchmark)."""
     rows = []
     for method, g in final.groupby("method", sort=False):
-        est = g[estimated].to_numpy(dtype=float)
-        row: dict[str, Any] = {"method": method, "seeds": len(g)}
-        row[f"{estimated} (estimated)"] = mean_std(est)
-        if measured is not None:
-            row[f"{measured} (measured)"] = mean_std(g[measured].to_numpy(dtype=float))
-        row["percentile (estimated, all archs)"] = percentile(float(np.nanmean(est)), population)
+        main = g[primary].to_numpy(dtype=float)
+        row: dict[str, Any] = {"method": method, "seeds": len(g), primary: mean_std(main)}
+        row |= {c: mean_std(g[c].to_numpy(dtype=float)) for c in others}
+        if population is not None:
+            row[PERCENTILE] = percentile(float(np.nanmean(main)), population)
         row["search core-hours"] = mean_std(g["core_hours"].to_numpy(dtype=float), digits=3)
-        q = quoted.get(method, float("nan"))
-        row["paper, quoted (%)"] = q
-        row["paper percentile (same population)"] = percentile(q, population)
+        if quoted is not None:
+            q = quoted.get(method, float("nan"))
+            row["paper, quoted (%)"] = q
+            if population is not None:
+                row[PAPER_PERCENTILE] = percentile(q, population)
         rows.append(row)
     return pd.DataFrame(rows).set_index("method")
 
@@ -251,20 +294,36 @@ def equal_cost(
     from nb201.search import SearchProblem, run_experiment
 
     base = SearchProblem.of(benchmark)
+    _, cost = base.oracle.column(None)
+    cheapest = float(np.min(cost[base.oracle.available, 0]))  # the dearest budget that buys nothing
     rows = []
     for method, g in final.groupby("method", sort=False):
         seconds = float(g["core_hours"].mean() * 3600.0)
+        row = {"method": method, "budget core-s": seconds, "one-shot": float(g[column].mean())}
+        if seconds < cheapest:  # not one cheap training fits into what the one-shot search cost
+            for algo in algorithms:
+                d = Difference(method.upper(), str(algo), row["one-shot"], np.nan, np.nan, np.nan, np.nan, 0)
+                rows.append(
+                    row
+                    | {
+                        "algorithm": str(algo),
+                        "queries per run": 0.0,
+                        "multi-trial": np.nan,
+                        "multi-trial std": np.nan,
+                        "runs": 0,
+                        "difference": d,
+                    }
+                )
+            continue
         exp = run_experiment(list(algorithms), base.with_budget(seconds), runs=runs, seed=seed)
         scored = exp.curve_metric
         for algo, r in exp.runs.groupby("algorithm", sort=False):
             d = unpaired_difference(g[column], r[scored], method.upper(), str(algo), seed=seed)
             rows.append(
-                {
-                    "method": method,
+                row
+                | {
                     "algorithm": str(algo),
-                    "budget core-s": seconds,
                     "queries per run": float(r["queries"].mean()),
-                    "one-shot": float(g[column].mean()),
                     "multi-trial": float(r[scored].mean()),
                     "multi-trial std": float(r[scored].std(ddof=1)),
                     "runs": int(len(r)),
@@ -278,6 +337,13 @@ def describe_equal_cost(table: pd.DataFrame, label: str) -> str:
     """One sentence: against how many one-shot methods each multi-trial algorithm is ahead,
     level or behind at equal core-hours (by each difference's interval)."""
     parts = []
+    unaffordable = sorted({d.a_name for d in table["difference"] if d.n == 0})
+    table = table[[d.n > 0 for d in table["difference"]]]
+    if table.empty:
+        return (
+            f"At equal search cost, no multi-trial search is possible on {label}: not one query fits into "
+            f"the core-hours of any one-shot search ({', '.join(unaffordable)})."
+        )
     for algo, g in table.groupby("algorithm", sort=False):
         ahead = [d.a_name for d in g["difference"] if not d.covers_zero and d.diff < 0]
         behind = [d.a_name for d in g["difference"] if not d.covers_zero and d.diff > 0]
@@ -295,7 +361,108 @@ def describe_equal_cost(table: pd.DataFrame, label: str) -> str:
     )
 
 
+def summary(
+    collapses: Sequence[Collapse],
+    best_lines: Sequence[str],
+    equal_cost_line: str | None,
+    table: pd.DataFrame,
+    best: str,
+) -> list[str]:
+    """The report's Findings block (3-6 sentences): the collapse of each DARTS variant, the
+    best method and whether its lead exceeds the spread between seeds, how one-shot fares
+    against multi-trial search at equal cost, and where the best final cells stand in the
+    whole population next to the paper's own result for the method."""
+    out = [describe_collapse(c) for c in collapses][:2]
+    out += list(best_lines[:2])
+    if equal_cost_line:
+        out.append(equal_cost_line)
+    row = table.loc[best]
+    pct, paper = row.get(PERCENTILE, np.nan), row.get(PAPER_PERCENTILE, np.nan)
+    if np.isfinite(pct) and np.isfinite(paper):
+        out.append(
+            f"{best.upper()}'s final cells sit at percentile {pct:.1f} of all architectures; the paper's "
+            f"{best.upper()} result ({row['paper, quoted (%)']:.2f}%, quoted) sits at percentile "
+            f"{paper:.1f} of the same population."
+        )
+    return out[:6]
+
+
+# ---- the report's presentation steps (notebook 06) -------------------------------------------
+
+
+def describe_cv(cv: Mapping[str, Any]) -> str:
+    """The estimate's cross-validated Spearman with its interval, as its meta states it."""
+    full = cv.get("full") or next(iter(cv.values()), {})
+    if "spearman" not in full:
+        return "not stated"
+    lo, hi = full.get("spearman_ci95", [float("nan")] * 2)
+    return f"Spearman {full['spearman']:.3f} [{lo:.3f}, {hi:.3f}] over n = {full.get('n', '?')} architectures"
+
+
+def measured_metric(acc_sets: Sequence[str]) -> str:
+    """The cheap benchmark's test-like accuracy: ori-test, else x-test, else the first set."""
+    return next((m for m in ("ori-test-accuracy", "x-test-accuracy") if m in acc_sets), acc_sets[0])
+
+
+def derived_indices(records: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Every arch index any search derived at any epoch, once."""
+    return list(dict.fromkeys(int(e["arch_index"]) for r in records for e in r["epochs"]))
+
+
+def equal_cost_table(equal: pd.DataFrame) -> pd.DataFrame:
+    """`equal_cost` for display: one row per (method, algorithm), the difference with its interval."""
+    shown = equal.drop(columns="difference").rename(columns={"budget core-s": "budget"})
+    shown["one-shot − multi-trial"] = [
+        f"{d.diff:+.2f} [{d.lo:+.2f}, {d.hi:+.2f}]" if d.n else "—" for d in equal["difference"]
+    ]
+    shown["verdict"] = [
+        "no query affordable"
+        if d.n == 0
+        else "indistinguishable"
+        if d.covers_zero
+        else ("one-shot ahead" if d.diff > 0 else "multi-trial ahead")
+        for d in equal["difference"]
+    ]
+    return shown
+
+
+def sidecar_numbers(
+    records: Sequence[Mapping[str, Any]],
+    final: pd.DataFrame,
+    table: pd.DataFrame,
+    collapses: Sequence[Collapse],
+    best: str,
+    diffs: Sequence[Difference],
+    equal: pd.DataFrame | None,
+) -> dict[str, Any]:
+    """Every number the findings state, and the per-search facts behind them."""
+    return {
+        "methods": list(dict.fromkeys(final["method"])),
+        "seeds": sorted({int(s) for s in final["seed"]}),
+        "searches": len(records),
+        "epochs": {r["spec"]["method"]: len(r["epochs"]) for r in records},
+        "final_archs": {f"{r['spec']['method']}/{r['spec']['seed']}": r["final"]["arch"] for r in records},
+        "final": final.to_dict(orient="records"),
+        "method_table": table.reset_index().to_dict(orient="records"),
+        "collapse": {c.method: c.to_dict() for c in collapses},
+        "best": best,
+        "best_differences": [d.to_dict() for d in diffs],
+        "equal_cost": None
+        if equal is None
+        else [
+            {k: v for k, v in row.items() if k != "difference"} | {"difference": row["difference"].to_dict()}
+            for row in equal.to_dict(orient="records")
+        ],
+        "search_core_hours": final.groupby("method", sort=False)["core_hours"].sum().to_dict(),
+    }
+
+
 __all__ = [
+    "PAPER_PERCENTILE",
+    "PERCENTILE",
+    "Estimate",
+    "estimate_of",
+    "summary",
     "describe_equal_cost",
     "equal_cost",
     "COLLAPSE_SHARE",
