@@ -271,7 +271,7 @@ class Experiment:
         return out[self.datasets]
 
 
-def _checked_algorithms(
+def checked_algorithms(
     algorithms: Sequence[str | Algorithm | Any] | Mapping[str, Any],
     settings: Mapping[str, Mapping[str, Any]] | None,
 ) -> tuple[dict[str, Algorithm], dict[str, Mapping[str, Any]]]:
@@ -338,7 +338,7 @@ def run_experiment(
     budget = check_budget(budget)
     if not budget_rule:
         budget_rule = f"{budget:,.0f} simulated seconds (given)"
-    algos, settings = _checked_algorithms(algorithms, settings)
+    algos, settings = checked_algorithms(algorithms, settings)
     evaluation = evaluation_table(bench)
     reported = reported_columns(evaluation.columns, dataset, metric)
     curve = curve_metric or default_curve_metric(reported, dataset)
