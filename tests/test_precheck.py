@@ -231,3 +231,10 @@ def test_each_notebook_table_is_validated_once(tmp_path: Path, monkeypatch, no_n
             "digits-ws", out=tmp_path / "r", overrides=["06_weight_sharing.seeds=[1]"], progress=False
         )
     assert sorted(calls) == sorted(f"{nb}." for nb in notebooks)  # each table once
+
+
+@pytest.mark.parametrize("name", profiles.profile_names())
+def test_every_shipped_profile_passes_the_pre_check(name: str, tmp_path: Path, no_notebook_runs) -> None:
+    """The stricter checks refuse nothing that ships: each profile gets as far as its first notebook."""
+    with pytest.raises(Reached):
+        run_pipeline(name, out=tmp_path / "r", progress=False)
