@@ -64,8 +64,16 @@ def calibration_csv_200() -> Path:
 
 
 # Files whose every test is slow: notebooks executed under papermill, a real Ray cluster,
-# the checks of the committed CPU benchmark, the README's blocks run as written.
-SLOW_FILES = ("test_notebooks*.py", "test_ray.py", "test_cifar10_cpu.py", "test_readme.py")
+# the checks of the committed CPU benchmark, the README's and docs' blocks run as written, the
+# committed reports opened in a real browser.
+SLOW_FILES = (
+    "test_notebooks*.py",
+    "test_ray.py",
+    "test_cifar10_cpu.py",
+    "test_readme.py",
+    "test_docs_*.py",
+    "test_reports_browser.py",  # every committed report in a real browser (about a second each)
+)
 # Fixtures that hand a test real data from ../shared.
 REAL_DATA_FIXTURES = frozenset({"cifar10_jpeg_zip", "calibration_csv", "calibration_csv_200"})
 
@@ -79,6 +87,7 @@ SLOW_TESTS = frozenset(
         "test_two_sweeps_at_once_train_each_run_once",
         "test_two_aggregations_at_once_lose_no_run",
         "test_resume_after_kill_gives_exactly_the_uninterrupted_numbers",
+        "test_two_processes_never_compute_one_task_twice",
     }
 )
 

@@ -615,7 +615,7 @@ def test_tiny_cifar10_falls_back_to_stratified(tmp_path, cifar10_archive):
 
 
 def test_unknown_split_lists_valid_ones(tmp_path):
-    with pytest.raises(ValueError, match=r"unknown split 'cifar100'.*\['cifar10-valid', 'cifar10'\]"):
+    with pytest.raises(ValueError, match=r"unknown split 'cifar100'.*\['cifar10', 'cifar10-valid'\]"):
         get_split(synthetic("cifar10", 10, 10), "cifar100", tmp_path)
     with pytest.raises(ValueError, match=r"\['ImageNet16-120'\]"):
         get_split(synthetic("ImageNet16-120", 10, 10), "ImageNet16-120-valid", tmp_path)
@@ -806,3 +806,24 @@ def test_shared_cifar10_zip(cifar10_jpeg_zip, shared_cache, monkeypatch, tmp_pat
     valid = get_split(again, "cifar10-jpeg-valid", tmp_path)
     assert len(valid.train) == len(valid.evals["x-valid"][1]) == 25_000
     assert np.all(np.bincount(data.train_y[valid.train]) == 2_500)
+
+
+def test_the_dataset_registry_refuses_what_would_make_a_name_ambiguous():
+    from nb201.data import registry
+    from nb201.data.builtin import CIFAR10
+
+    def reader(root, **options):
+        raise AssertionError("never located")
+
+    with pytest.raises(ValueError, match="registered already"):
+        registry.register_dataset(registry.DatasetEntry("cifar10", reader))
+    with pytest.raises(ValueError, match="-valid"):
+        registry.register_dataset(registry.DatasetEntry("mine-valid", reader))
+    with pytest.raises(ValueError, match="needs `locate`"):
+        registry.register_dataset(registry.DatasetEntry("mine"))
+    assert registry.register_dataset(CIFAR10) is CIFAR10  # the same entry again is no conflict
+    assert registry.registered_names()[:4] == ("cifar10", "cifar100", "ImageNet16-120", "digits")
+    # a name nobody registered (a folder dataset) gets the defaults: both forms, halved test set
+    assert registry.dataset_entry("tiny") == registry.DatasetEntry("tiny")
+    assert valid_splits(synthetic("cifar100", 10, 10)) == ("cifar100",)
+    assert valid_splits(synthetic("cifar10", 10, 10)) == ("cifar10", "cifar10-valid")

@@ -96,7 +96,9 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_graph_is_read():
     graph = import_graph()
     assert "nb201.train.outcome" in graph["nb201.train.run"]
-    assert "nb201.train.run" in graph["nb201.train.engine"]
+    assert (
+        "nb201.train.task" in graph["nb201.train.engine"] and "nb201.train.run" in graph["nb201.train.spec"]
+    )
     assert "nb201.data.cache" in graph["nb201.data.loading"]
 
 
@@ -108,3 +110,49 @@ def test_the_cycle_finder_finds_cycles():
 def test_no_import_cycle_in_the_package():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+# The groups of docs/DESIGN.md's layout, lowest first: a module imports from its own group
+# or a lower one, never upwards (the notebook layer on top, the rules written once below).
+LAYERS = (
+    ("nb201", "nb201.util", "nb201.fsutil", "nb201.names", "nb201.config", "nb201.envinfo", "nb201.stats"),
+    ("nb201.space", "nb201.data"),
+    ("nb201.train", "nb201.validation"),
+    ("nb201.benchmark",),
+    ("nb201.search", "nb201.wsnas", "nb201.fidelity"),
+    ("nb201.pipeline", "nb201.cli"),
+)
+# The one upward edge, lazy: `Benchmark.proxies` answers from the torch-free proxy tables.
+UPWARD = {("nb201.benchmark.api", "nb201.fidelity.tables")}
+
+
+def layer_of(module: str) -> int:
+    """The layer of a module: that of the longest group name it falls under (the package
+    itself, `nb201`, holds only its `__init__`)."""
+    best = max(
+        (
+            g
+            for layer in LAYERS
+            for g in layer
+            if module == g or (g != "nb201" and module.startswith(g + "."))
+        ),
+        key=len,
+        default=None,
+    )
+    if best is None:
+        raise KeyError(
+            f"{module} belongs to no group of LAYERS; add it to tests/test_imports.py and DESIGN.md"
+        )
+    return next(k for k, layer in enumerate(LAYERS) if best in layer)
+
+
+def test_groups_import_downwards():
+    graph = import_graph()
+    upward = sorted(
+        f"{a} -> {d}"
+        for a, deps in graph.items()
+        for d in deps
+        if layer_of(d) > layer_of(a) and (a, d) not in UPWARD
+    )
+    assert upward == [], "upward imports (move the shared piece down a layer): " + ", ".join(upward)
+    assert all(d in graph[a] for a, d in UPWARD), "an allowed upward edge is gone: drop it from UPWARD"

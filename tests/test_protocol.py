@@ -16,7 +16,7 @@ from nb201.benchmark import Benchmark
 from nb201.benchmark.protocol import HP_PURPOSES, SimulatedClock, default_hp, query_cost
 from nb201.benchmark.store import write_benchmark
 from nb201.search import SearchEnv, build_oracle, run_experiment
-from nb201.search.experiment import MIN_QUERIES, PAPER_QUERIES, default_budget
+from nb201.search.problem import MIN_QUERIES, PAPER_QUERIES, budget_rule
 from nb201.space import NUM_ARCHS
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "nb201"
@@ -139,8 +139,8 @@ def test_api_and_search_share_the_clock_and_the_cost(bench):
 
 
 def test_default_budget_is_median_queries_at_the_search_cost(bench):
-    budget, rule = default_budget(bench, "cifar100", "12")
     oracle = build_oracle(bench, "cifar100", "12")
+    budget, rule = budget_rule(oracle)
     _, cost = oracle.column(None)
     median = float(np.median(cost[ARCHS].mean(axis=1)))
     queries = max(MIN_QUERIES, min(PAPER_QUERIES, len(ARCHS) // 2))

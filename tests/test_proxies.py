@@ -317,3 +317,19 @@ def test_job_killed_mid_run_resumes_with_only_the_missing_archs(tmp_path, monkey
     assert calls == [i for i in indices if i not in written]
     assert all(json.loads(p.read_text())["index"] == int(p.stem) for p in work.glob("*.json"))
     assert len(P.assemble(work, tmp_path / "t.parquet")) == len(indices)
+
+
+def test_a_registered_proxy_is_computed_and_a_taken_name_refused(monkeypatch) -> None:
+    monkeypatch.setattr(P, "PROXIES", dict(P.PROXIES))
+
+    @P.register_proxy("ones")
+    def ones(net, x, y):
+        return float(len(x))
+
+    assert P.proxy_names()[-3:] == ("ones", "params", "flops")
+    x, y = torch.zeros(3, 1, 8, 8), torch.zeros(3, dtype=torch.int64)
+    values = P.compute(11472, x, y, P.ProxyConfig(C=2, N=1, image_size=8, batch_size=3), names=["ones"])
+    assert values["ones"] == 3.0
+    for taken in ("synflow", "params"):
+        with pytest.raises(ValueError, match="is taken"):
+            P.register_proxy(taken)(ones)

@@ -16,6 +16,7 @@ from nb201.benchmark import Benchmark
 from nb201.benchmark.store.format import refresh_manifest
 from nb201.fidelity import ranking as R
 from nb201.fidelity.proxies import ALL, PROXIES, assemble
+from nb201.space import Arch
 from nb201.train.config import resolve_config
 
 BENCH = REPO / "data" / "benchmarks" / "cifar10-cpu"
@@ -136,12 +137,15 @@ def _proxy_table(tmp_path, indices) -> str:
     work = tmp_path / "proxies"
     work.mkdir()
     for i in indices:
-        rec = {
+        rec = {  # a valid per-arch file (nb201.fidelity.workdir) with made-up values
+            "schema": "nb201.proxies/1",
             "index": int(i),
-            "arch": "x",
+            "arch": str(Arch.from_index(int(i))),
             "config": {"C": 2},
             "dataset": "fake",
-            "values": {k: float(rng.normal()) for k in ALL},
+            "values": {
+                k: float(abs(rng.normal()) if k in ("params", "flops") else rng.normal()) for k in ALL
+            },
             "seconds": {k: (0.1 if k in PROXIES else 0.0) for k in ALL},
             "env": {},
         }

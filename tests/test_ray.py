@@ -205,7 +205,7 @@ def test_driver_killed_and_restarted_trains_nothing_twice(two_nodes, tmp_path):
         json.dumps(
             [
                 {
-                    "arch": s.arch,
+                    "arch": str(s.arch),
                     "dataset": s.dataset,
                     "split": s.split,
                     "preset": s.preset,
@@ -412,7 +412,7 @@ def test_local_instance_when_no_address(tmp_path, cluster):
     try:
         proc = cluster.spawn(
             [sys.executable, "-c", script, str(tmp_path / "runs"), temp_dir, json.dumps(FIDELITY)]
-            + [s.arch for s in specs],
+            + [str(s.arch) for s in specs],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )

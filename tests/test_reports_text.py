@@ -96,7 +96,9 @@ def test_paired_difference_of_a_point_with_itself_is_zero_and_not_significant():
     a = pd.DataFrame({"accuracy": truth + rng.normal(0, 3, len(truth))}, index=cal.index)
     d = fid.paired_difference(a, a, cal, "full", n_boot=200)
     assert d["diff"] == 0 and d["diff_lo"] == 0 and d["diff_hi"] == 0
-    assert "equally well within noise" in fid.describe_difference(d, "x", "y")
+    assert fid.describe_difference(d, "x", "y").startswith(
+        "x and y are indistinguishable in Spearman agreement with the full protocol"
+    )
 
 
 def test_paired_difference_detects_a_clearly_better_point():
@@ -108,9 +110,9 @@ def test_paired_difference_detects_a_clearly_better_point():
     assert d["n"] == 50  # scored on the architectures both hold
     assert d["diff"] > 0 and d["diff_lo"] > 0
     text = fid.describe_difference(d, "good", "bad")
-    assert text.startswith("good ranks the calibration architectures better than bad")
+    assert text.startswith("good has higher Spearman agreement with the full protocol than bad")
     swapped = fid.paired_difference(bad, good, cal, "full", n_boot=300)
-    assert fid.describe_difference(swapped, "bad", "good").startswith("good ranks")
+    assert fid.describe_difference(swapped, "bad", "good").startswith("good has higher")
 
 
 def test_each_shipped_cifar_preset_is_a_point_of_the_grid():
@@ -141,11 +143,7 @@ def test_parameter_table_lists_every_parameter_the_executed_notebook_used():
     params.metadata["tags"] = ["parameters"]
     injected = nbformat.v4.new_code_cell('runs = 500\nsidecar = "out/04.json"\n')
     injected.metadata["tags"] = ["injected-parameters"]
-    head = nbformat.v4.new_code_cell("reports.header('t')")
-    head.outputs = [
-        nbformat.v4.new_output("display_data", data={"text/markdown": reports.header_markdown("04 · Search")})
-    ]
-    nb.cells = [params, injected, head]
+    nb.cells = [params, injected]
     nb.metadata["papermill"] = {"parameters": {"runs": 500, "sidecar": "out/04.json"}}
     rows = reports.notebook_parameters(nb)
     assert rows == [
@@ -155,11 +153,10 @@ def test_parameter_table_lists_every_parameter_the_executed_notebook_used():
         ("name", '"x" + "y"', "default"),
         ("sidecar", "out/04.json", "run"),
     ]
-    reports.add_parameter_table(nb)
-    table = head.outputs[1]["data"]["text/markdown"]
+    table = reports.parameter_table(rows)
     for name in ("runs", "budget", "workers", "name", "sidecar"):
-        assert f"| `{name}` |" in table
-    assert "| `runs` | `500` | run |" in table
+        assert f'<td class="txt">{name}</td>' in table
+    assert '<td class="txt">500</td><td class="txt">run</td>' in table
 
 
 def test_dirty_means_code_or_notebooks_differ_not_the_pipelines_outputs(tmp_path):
@@ -191,7 +188,7 @@ def test_progress_outside_a_terminal_updates_every_few_seconds_at_most(tmp_path)
 
     from tqdm import tqdm
 
-    from nb201.pipeline.reports import PROGRESS_INTERVAL_S, progress_options
+    from nb201.util import PROGRESS_INTERVAL_S, progress_options
 
     log = io.StringIO()  # a redirected log: not a tty
     opts = progress_options(log)

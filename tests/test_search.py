@@ -26,6 +26,7 @@ from nb201.search import (
     run_search,
 )
 from nb201.search.base import ALGORITHMS as REGISTRY
+from nb201.search.problem import PAPER_QUERIES
 from nb201.search.rea import mutate
 from nb201.search.reinforce import _Adam
 from nb201.space import NUM_ARCHS, Arch
@@ -449,7 +450,8 @@ def test_own_benchmark_with_one_hp_and_no_cifar(tmp_path):
     assert any(line.startswith("Reported: digits/x-test") for line in lines)
     assert any("paper's rows are not shown" in line for line in lines)
     auto = run_experiment(["RS"], bench, runs=2)
-    assert "25 median queries" in auto.budget_rule  # 200 held archs: 25 queries, not capped
+    # 200 held archs: the paper-matched 100 queries, half of them, not capped
+    assert auto.budget_rule.startswith(f"{PAPER_QUERIES} median queries") and "capped" not in auto.budget_rule
 
 
 def test_parallel_workers_give_the_same_runs(needle):

@@ -48,7 +48,6 @@ def test_index_is_a_bijection():
     assert len(order) == NUM_ARCHS == 5**6
     assert len(set(order)) == NUM_ARCHS
     assert all(a.index == k for k, a in enumerate(order[:500]))
-    assert list(space.iter_archs()) == list(order)
 
 
 # ---- round trips -----------------------------------------------------------------------
@@ -229,15 +228,12 @@ def test_encodings(arch):
     assert m.shape == (4, 4)
     assert all(m[i, j] == k for (i, j), k in zip(EDGES, ids))
     assert (np.tril(m) == 0).all()  # only edges i<j carry ops
-    batch = space.one_hot_matrix([arch, arch])
-    assert batch.shape == (2, 6, 5) and (batch[1] == enc).all()
 
 
 def test_constants():
     assert OPS == ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
     assert EDGES == ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
     assert NUM_ARCHS == 15_625
-    assert space.one_hot_matrix([]).shape == (0, 6, 5)
 
 
 def test_sample_can_exclude_whole_functional_classes() -> None:

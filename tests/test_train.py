@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from nb201.config import TrainConfig
 from nb201.space import Arch
 from nb201.space.model import build_network
 from nb201.train import (
@@ -90,7 +91,7 @@ def test_paper_presets_match_the_paper():
             0.0,
         )
         for e in (0, 1, epochs // 2, epochs - 1):  # lr(e) = 0.05 (1 + cos(pi e / T))
-            assert c["lr"] * loop.lr_factor(e, c) == pytest.approx(
+            assert c["lr"] * loop.lr_factor(e, TrainConfig(**c)) == pytest.approx(
                 0.05 * (1 + math.cos(math.pi * e / epochs))
             )
     assert load_preset("cpu-cifar")["provisional"] is False  # calibrated by the fidelity study
@@ -234,7 +235,7 @@ def test_resume_after_kill_gives_exactly_the_uninterrupted_numbers(tmp_path, mon
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     marker = tmp_path / "checkpointed"
     args = {
-        "arch": s.arch,
+        "arch": str(s.arch),
         "dataset": s.dataset,
         "split": s.split,
         "preset": s.preset,
@@ -570,7 +571,7 @@ def test_run_outcome_keeps_its_public_names():
 
 def test_bf16_precision_is_an_opt_in_knob_with_its_own_run_id(tmp_path):
     fp32, bf16 = spec(), spec(precision="bf16")
-    assert fp32.config["precision"] == "fp32" and fp32.run_id != bf16.run_id
+    assert fp32.config.precision == "fp32" and fp32.run_id != bf16.run_id
     a = read_record(run_one(fp32, tmp_path).path)
     b = read_record(run_one(bf16, tmp_path).path)
     assert b["status"] == "ok" and b["config"]["precision"] == "bf16"

@@ -17,6 +17,7 @@ from torch.func import functional_call
 
 import nb201
 from nb201.space import Arch
+from nb201.train.records import checkpoint_path, record_path
 from nb201.wsnas import (
     METHODS,
     Controller,
@@ -26,7 +27,6 @@ from nb201.wsnas import (
     run_search,
     unrolled_alpha_grad,
 )
-from nb201.wsnas.run import checkpoint_path, record_path
 from nb201.wsnas.supernet import Supernet
 
 TIME_KEYS = ("train-time", "valid-time", "derive-time", "epoch-time")
@@ -147,34 +147,32 @@ def test_search_killed_and_resumed_equals_uninterrupted(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "spec, match",
+    "make, match",
     [
-        (SearchSpec("dartz", "digits", "digits-valid", "digits", 1), "unknown method"),
-        (_spec("gdas", epochs=0), "epochs"),
-        (_spec("gdas", tau_max=0.1, tau_min=10.0), "inverted"),
-        (SearchSpec("gdas", "digits", "digits", "digits", 1), "no valid half"),
-        (SearchSpec("gdas", "digits", "digits-valid", "no-such-preset", 1), "unknown search preset"),
-        (_spec("gdas", epoch=3), "unknown search knob"),
-        (_spec("rsps", score_bn="median"), "score_bn"),
+        (lambda: SearchSpec("dartz", "digits", "digits-valid", "digits", 1), "unknown method"),
+        (lambda: _spec("gdas", epochs=0), "epochs"),
+        (lambda: _spec("gdas", tau_max=0.1, tau_min=10.0), "inverted"),
+        (lambda: SearchSpec("gdas", "digits", "digits", "digits", 1), "no valid half"),
+        (lambda: SearchSpec("gdas", "digits", "digits-valid", "no-such-preset", 1), "unknown search preset"),
+        (lambda: _spec("gdas", epoch=3), "unknown search knob"),
+        (lambda: _spec("rsps", score_bn="median"), "score_bn"),
     ],
 )
-def test_bad_settings_raise_and_write_nothing(spec: SearchSpec, match: str, tmp_path: Path) -> None:
+def test_bad_settings_raise_and_write_nothing(make, match: str, tmp_path: Path) -> None:
+    """Bad settings raise when the spec is built (the data, when the search starts)."""
     with pytest.raises((ValueError, KeyError), match=match):
-        run_search(spec, tmp_path / "out")
+        run_search(make(), tmp_path / "out")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*"))
 
 
 def test_a_preset_for_another_method_is_rejected(tmp_path: Path) -> None:
     text = (Path(nb201.__file__).parent / "configs" / "search" / "digits.toml").read_text()
     preset = tmp_path / "gdas-only.toml"
-    preset.write_text(
-        text.replace(
-            'methods = ["rsps", "darts-v1", "darts-v2", "gdas", "setn", "enas"]', 'methods = ["gdas"]'
-        )
-    )
+    assert "methods" not in text  # the shipped presets are written for every registered method
+    preset.write_text('methods = ["gdas"]\n' + text)
     assert resolve_search_config("gdas", str(preset))["epochs"] == 3
     with pytest.raises(ValueError, match="written for"):
-        run_search(SearchSpec("darts-v1", "digits", "digits-valid", str(preset), 1), tmp_path / "out")
+        SearchSpec("darts-v1", "digits", "digits-valid", str(preset), 1)
     assert not (tmp_path / "out").exists()
 
 
@@ -198,8 +196,7 @@ def test_supernet_evaluation_subset_mixes_the_classes() -> None:
     from nb201.wsnas.run import _Data, prepare_search_data
 
     spec = _spec("rsps", eval_batches=1, valid_batch_size=64)
-    config = spec.config
-    data = _Data(prepare_search_data(spec, config), config, torch.Generator().manual_seed(0))
+    data = _Data(prepare_search_data(spec), spec.config, torch.Generator().manual_seed(0))
     (batch,) = list(data.eval_batches())
     assert len(batch[1]) == 64 and len(set(batch[1].tolist())) >= 8
 
@@ -224,3 +221,40 @@ def test_searches_through_the_sweep_engine_equal_direct_runs_and_resume(tmp_path
     with pytest.raises(RuntimeError, match=r"1 of 2 searches failed .*no-such"):
         run_searches([missing, specs[0]], tmp_path / "eng")
     assert not list((tmp_path / "eng").glob(f"{missing.run_id}*"))
+
+
+def test_the_method_registry_and_a_methods_own_knobs(monkeypatch) -> None:
+    from dataclasses import dataclass
+
+    from nb201.config import knob
+    from nb201.wsnas import METHOD_CLASSES, Method, chosen_methods, register_method
+    from nb201.wsnas.methods import RSPS
+
+    assert (
+        METHODS
+        == tuple(METHOD_CLASSES)[: len(METHODS)]
+        == ("rsps", "darts-v1", "darts-v2", "gdas", "setn", "enas")
+    )
+    with pytest.raises(ValueError, match="registered already"):
+        register_method(type("Other", (RSPS,), {"name": "gdas"}))
+    with pytest.raises(TypeError, match="sets `name`"):
+        register_method(type("Nameless", (Method,), {}))
+
+    @dataclass(frozen=True)
+    class Knobs:
+        rounds: int = knob(2, "rounds", low=1)
+
+    monkeypatch.setitem(
+        METHOD_CLASSES, "rsps-own", type("Own", (RSPS,), {"name": "rsps-own", "knobs": Knobs})
+    )
+    assert chosen_methods(None)[-1] == "rsps-own" and chosen_methods(["gdas"]) == ["gdas"]
+    with pytest.raises(ValueError, match="unknown method 'nope'"):
+        chosen_methods(["nope"])
+    config = resolve_search_config("rsps-own", "digits")
+    assert config["rounds"] == 2 and config["epochs"] == 3  # its own default, then [common]
+    assert resolve_search_config("rsps-own", "digits", {"rounds": 4})["rounds"] == 4
+    with pytest.raises(ValueError, match="rounds"):
+        resolve_search_config("rsps-own", "digits", {"rounds": 0})
+    with pytest.raises(KeyError, match="unknown search knob 'rounds' for 'gdas'"):
+        resolve_search_config("gdas", "digits", {"rounds": 4})  # another method's knob
+    assert "rounds" not in resolve_search_config("rsps", "digits")

@@ -371,7 +371,7 @@ class SearchConfig:
 class SearchPresetInfo:
     """The keys of a search preset file besides its `[common]` and per-method tables."""
 
-    methods: list[str] = knob(help="the methods the preset is written for")
+    methods: list[str] | None = knob(None, "the methods the preset is written for (None: all registered)")
     description: str = knob("", "one line on what the preset is for")
     seeds: list[int] = knob([], "the seeds a full study at this preset uses")
 

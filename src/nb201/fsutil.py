@@ -143,6 +143,22 @@ def replace_dir(new: str | Path, final: str | Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def move_aside(path: str | Path, reason: str, dest_dir: str | Path | None = None) -> Path:
+    """Move a file that cannot be trusted (torn, edited, another task's) into `dest_dir`
+    (default `<its folder>/rejected/`) beside `<name>.reason.txt`, and return where it went.
+    Never deletes: a second file of the same name gets a numbered name."""
+    path = Path(path)
+    dest_dir = path.parent / "rejected" if dest_dir is None else Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest, n = dest_dir / path.name, 0
+    while dest.exists() or dest.with_suffix(".reason.txt").exists():
+        n += 1
+        dest = dest_dir / f"{path.stem}.{n}{path.suffix}"
+    atomic_write_text(dest.with_suffix(".reason.txt"), f"{reason}\n")
+    os.replace(path, dest)
+    return dest
+
+
 # ---- locks and leftovers ---------------------------------------------------------------------
 
 

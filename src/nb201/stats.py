@@ -71,14 +71,26 @@ def paired_difference(
     return Difference(a_name, b_name, sa, sb, sa - sb, lo, hi, n, level)
 
 
+def from_interval(
+    a_name: str, b_name: str, diff: float, lo: float, hi: float, n: int, level: float = 0.95
+) -> Difference:
+    """A `Difference` from a paired difference computed elsewhere (e.g. of two rank
+    correlations over the same architectures, `fidelity.ranking.paired_delta`), so that its
+    sentence is worded by `describe_difference` like every other comparison."""
+    nan = float("nan")
+    return Difference(a_name, b_name, nan, nan, float(diff), float(lo), float(hi), int(n), level)
+
+
 def describe_difference(
-    d: Difference, quantity: str = "accuracy", unit: str = " points", digits: int = 2
+    d: Difference, quantity: str = "accuracy", unit: str = " points", digits: int = 2, levels: bool = False
 ) -> str:
     """One sentence about `d`, chosen by its interval: "A and B are indistinguishable in
     <quantity>" when it covers zero (or there is none), otherwise which is higher and by how
-    much, always with the interval and n."""
+    much, always with the interval and n. `levels` adds both values ("A 0.91 vs B 0.88")."""
     f = f"{{:+.{digits}f}}"
     delta = f"{d.a_name} − {d.b_name} = {f.format(d.diff)}{unit}"
+    if levels and np.isfinite(d.a) and np.isfinite(d.b):
+        delta = f"{d.a_name} {d.a:.{digits}f} vs {d.b_name} {d.b:.{digits}f}, {delta}"
     if not np.isfinite(d.diff):
         return f"{d.a_name} and {d.b_name} cannot be compared: no pairs with both values."
     if not (np.isfinite(d.lo) and np.isfinite(d.hi)):
@@ -106,4 +118,4 @@ def mean_std(values: Sequence[float] | np.ndarray, digits: int = 2, what: str = 
     return f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f} ({len(v)} {what})"
 
 
-__all__ = ["Difference", "describe_difference", "mean_std", "paired_difference"]
+__all__ = ["Difference", "describe_difference", "from_interval", "mean_std", "paired_difference"]

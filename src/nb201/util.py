@@ -7,6 +7,7 @@
 - `PlainDataUnpickler` / `load_plain_pickle`: reading a pickle that may only hold plain
   data (containers, numbers, strings, numpy arrays), since unpickling anything else can
   run code a downloaded file chose.
+- `progress_options`: how nb201's progress bars behave in a terminal and in a log.
 
 This module sits below every other nb201 module and imports none of them.
 """
@@ -19,6 +20,7 @@ import codecs
 import collections
 import datetime as _dt
 import hashlib
+import json
 import pickle
 from collections.abc import Iterable
 from pathlib import Path
@@ -47,6 +49,13 @@ def sha256_file(path: str | Path) -> str:
 
 # ---- time stamps ----------------------------------------------------------------------------
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # ISO 8601, seconds, "Z": sorts as text, parses everywhere
+
+
+def content_hash(obj: Any, length: int) -> str:
+    """The first `length` hex digits of the SHA-256 of `obj` as canonical JSON (sorted keys,
+    no spaces): the identity of a task, so equal contents name the same result file."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
 
 
 def utc_stamp(when: _dt.datetime | None = None) -> str:
@@ -110,3 +119,24 @@ class PlainDataUnpickler(pickle.Unpickler):
 def load_plain_pickle(file: IO[bytes], encoding: str = "ASCII") -> Any:
     """`pickle.load` restricted to plain data (`encoding="latin1"` for Python 2 numpy pickles)."""
     return PlainDataUnpickler(file, encoding=encoding).load()
+
+
+PROGRESS_INTERVAL_S = 10.0  # outside a terminal: at most one progress update this often
+
+
+def progress_options(stream: Any = None) -> dict[str, Any]:
+    """tqdm keyword arguments for nb201's progress bars.
+
+    In a terminal a bar may redraw often. Redirected to a log (papermill, CI, `> log`),
+    every redraw is kept, so a 5-minute import would write thousands of updates; there
+    a bar updates at most every `PROGRESS_INTERVAL_S` seconds, in plain ASCII."""
+    import sys
+
+    stream = sys.stderr if stream is None else stream
+    try:
+        tty = bool(stream.isatty())
+    except (AttributeError, ValueError):
+        tty = False
+    if tty:
+        return {}
+    return {"mininterval": PROGRESS_INTERVAL_S, "maxinterval": max(PROGRESS_INTERVAL_S, 10.0), "ascii": True}

@@ -7,9 +7,12 @@ so nothing in a record is taken on trust: types, ranges, finiteness and complete
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from nb201.names import parse_metric
 from nb201.space import Arch
 
 RECORD_SCHEMA = "nb201.run/1"
@@ -26,15 +29,19 @@ def _check_value(key: str, v: Any, where: str) -> None:
         raise ValueError(f"{where}: {key} is {v!r} ({type(v).__name__}), not a number")
     if not math.isfinite(v):
         raise ValueError(f"{where}: {key} is {v}, not finite")
-    kind = key.rsplit("-", 1)[-1]
+    kind = parse_metric(key).quantity
     if kind in ("accuracy", "top5") and not 0.0 <= v <= 100.0:
         raise ValueError(f"{where}: {key} = {v} is outside [0, 100] (accuracies are percent)")
-    if kind in ("loss", "time", "lr") and v < 0:
+    if kind in ("loss", "time", "all-time", "per-time", "lr") and v < 0:
         raise ValueError(f"{where}: {key} = {v} is negative")
 
 
-def check_epochs(epochs: Any) -> list[str]:
-    """Epoch rows: dicts numbered 0, 1, 2, ..., the same metrics in each, valid numbers."""
+def check_epochs(epochs: Any, others: Mapping[str, Callable[[Any, str], None]] | None = None) -> list[str]:
+    """Epoch rows: dicts numbered 0, 1, 2, ..., the same metrics in each, valid numbers.
+
+    `others` checks the entries that are not numbers (a search row's `arch` string, its
+    `distribution`): key -> `check(value, where)`, raising ValueError."""
+    others = others or {}
     if not isinstance(epochs, list):
         raise ValueError(f"epochs is {type(epochs).__name__}, not a list")
     names: list[str] | None = None
@@ -47,8 +54,18 @@ def check_epochs(epochs: Any) -> list[str]:
         elif sorted(keys) != sorted(names):
             raise ValueError(f"epoch {k} has metrics {sorted(keys)}, epoch 0 has {sorted(names)}")
         for m in keys:
-            _check_value(m, row[m], f"epoch {k}")
+            (others[m] if m in others else functools.partial(_check_value, m))(row[m], f"epoch {k}")
     return names or []
+
+
+def config_diff(stored: Any, wanted: Mapping[str, Any]) -> list[str]:
+    """The knobs in which a record's stored config differs from the one a spec resolved
+    (missing or extra knobs included); [] when they are equal."""
+    if not isinstance(stored, Mapping):
+        return sorted(wanted)
+    missing = object()
+    keys = set(stored) | set(wanted)
+    return sorted(k for k in keys if stored.get(k, missing) != wanted.get(k, missing))
 
 
 def _check_optional(obj: dict, keys: tuple[str, ...], where: str) -> None:

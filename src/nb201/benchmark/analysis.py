@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from nb201.names import eval_metrics
 from nb201.space import EDGES, OPS, Arch
 
 
@@ -218,6 +220,55 @@ def describe_noise(between_archs_std: float, seed_std: float, what: str = "accur
     return f"Clear signal: {numbers}."
 
 
+def describe_distribution(
+    values: Sequence[float] | pd.Series, what: str = "accuracy", unit: str = "%"
+) -> str:
+    """One sentence on how `what` is distributed over architectures: median, quartiles and
+    range with n, and whether there is a long left tail, counted (architectures more than
+    1.5 interquartile ranges below the lower quartile, Tukey's rule), never asserted."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) < 4:
+        return f"Too few architectures ({len(v)}) to describe the distribution of {what}."
+    q1, med, q3 = np.percentile(v, [25, 50, 75])
+    iqr = q3 - q1
+    low, high = int((v < q1 - 1.5 * iqr).sum()), int((v > q3 + 1.5 * iqr).sum())
+    head = (
+        f"{what} over {len(v):,} architectures: median {med:.2f}{unit}, interquartile range "
+        f"[{q1:.2f}, {q3:.2f}], range [{v.min():.2f}, {v.max():.2f}]"
+    )
+    rule = "more than 1.5 interquartile ranges below the lower quartile"
+    if low == 0:
+        return f"{head}; none lies {rule}: no long left tail."
+    # a tail is several low outliers, not one: at least 2 and at least 2% of the architectures
+    long_tail = low >= max(2, 0.02 * len(v))
+    verdict = "a long left tail" if long_tail else "no long left tail"
+    above = f"; {high} lie as far above the upper quartile" if high else ""
+    return (
+        f"{head}; {low} ({low / len(v):.1%}) {'lies' if low == 1 else 'lie'} {rule}, down to "
+        f"{v.min():.2f}{unit}: {verdict}{above}."
+    )
+
+
+def same_order(a: Sequence[float], b: Sequence[float]) -> bool:
+    """True when `a` and `b` rank the architectures identically (ties included): e.g. FLOPs
+    and parameter count in the NAS-Bench-201 space, which then make one finding, not two."""
+    x, y = _finite_pairs(a, b)
+    return len(x) > 1 and kendall(x, y) >= 1 - 1e-12
+
+
+def estimate_of(bench, split: str, hp: str | None = None) -> dict | None:
+    """The `estimate` block of a sub-store whose numbers are modelled rather than measured
+    (meta.json's "estimate" key), None for a measured one. The one place the analyses ask
+    whether a benchmark is an estimate: on an estimate, cross-dataset and seed analyses
+    measure the model, not the data."""
+    meta = bench.meta(split, hp or analysis_hp(bench, split))
+    if "estimate" not in meta:
+        return None
+    block = meta["estimate"]
+    return dict(block) if isinstance(block, dict) else {"estimate": block}
+
+
 def single_axis_note(kind: str, have: Sequence[str], need: int = 2) -> str | None:
     """The one line a section prints instead of a degenerate figure when the benchmark has
     fewer than `need` datasets / seeds / epochs; None when the figure is meaningful."""
@@ -339,6 +390,31 @@ def epoch_agreements(bench, splits: Sequence[str]) -> dict[str, pd.DataFrame]:
     return out
 
 
+def epoch_agreement_across(
+    bench, pairs: Sequence[tuple[str, str]], n_boot: int = 0
+) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, dict[str, float]]]]:
+    """How well the ranking on a validation set after epoch k predicts the final ranking on
+    a disjoint test set, for every k and every (valid, test) pair: what a search stopped at
+    epoch k sees against what it is judged on. Scored against an independent target, the
+    last epoch is not trivially 1.0 (scoring a set's epoch-k ranking against its own final
+    one would be). Returns ({label: [epoch, kendall, spearman]}, {label: {"first": and
+    "last": `rank_agreement` with `n_boot` intervals}})."""
+    curves_out, ends = {}, {}
+    for v, t in pairs:
+        split, vset = v.split("/")
+        tset = t.split("/")[1]
+        _, valid = epoch_curves(bench, split, f"{vset}-accuracy")
+        _, test = epoch_curves(bench, split, f"{tset}-accuracy")
+        label = f"{v} after epoch k vs final {t}"
+        curves_out[label] = epoch_agreement(valid, test[:, -1])
+        ends[label] = {
+            "first": rank_agreement(valid[:, 0], test[:, -1], n_boot=n_boot),
+            "last": rank_agreement(valid[:, -1], test[:, -1], n_boot=n_boot),
+            "epochs": valid.shape[1],
+        }
+    return curves_out, ends
+
+
 def valid_test_pairs(bench, splits: Sequence[str]) -> list[tuple[str, str]]:
     """(validation column, test column) of every split that has both: x-valid against x-test,
     or against ori-test when the split has no x-test. A search selects on the first and is
@@ -381,15 +457,29 @@ def top_table(final: pd.DataFrame, rank_by: str, costs: pd.DataFrame, rows: int)
     return table.join(with_units(costs), how="left")
 
 
-def final_accuracy_stats(records: Sequence[dict]) -> dict[str, dict[str, float]]:
-    """Mean and max over run records of the last epoch's accuracy on each evaluation set
-    (training accuracy left out): {"final_accuracy_mean": {...}, "final_accuracy_max": {...}}."""
+def final_accuracy_stats(records: Sequence[dict]) -> dict[str, dict[str, Any]]:
+    """Over run records, the last epoch's accuracy on each evaluation set (training accuracy
+    left out): {"final_accuracy_mean": {set: mean}, "final_accuracy_max": {set: max},
+    "final_accuracy": {set: {n, median, q25, q75, min, max}}}."""
     final: dict[str, list[float]] = {}
     for r in records:
-        for k, v in r["epochs"][-1].items():
-            if k.endswith("-accuracy") and not k.startswith("train"):
-                final.setdefault(k, []).append(v)
+        last = r["epochs"][-1]
+        for k in eval_metrics(last):
+            final.setdefault(k, []).append(last[k])
+
+    def summary(v: list[float]) -> dict[str, float]:
+        q25, med, q75 = (float(x) for x in np.percentile(v, [25, 50, 75]))
+        return {
+            "n": len(v),
+            "median": med,
+            "q25": q25,
+            "q75": q75,
+            "min": float(np.min(v)),
+            "max": float(np.max(v)),
+        }
+
     return {
         "final_accuracy_mean": {k: float(np.mean(v)) for k, v in final.items()},
         "final_accuracy_max": {k: float(np.max(v)) for k, v in final.items()},
+        "final_accuracy": {k: summary(v) for k, v in final.items()},
     }

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from nb201.benchmark.store.format import ALL_TIME_SUFFIX, StoreKeyError
+from nb201.benchmark.store.format import StoreKeyError
 from nb201.benchmark.view import _View, seed_mean
+from nb201.names import is_per_arch, parse_metric, running_sum
 from nb201.space import NUM_ARCHS
 
 
@@ -25,12 +26,23 @@ def _check_integers(name: str, value: Any) -> None:
         raise TypeError(f"{name}={value!r} is not an integer (or an array of integers); pass e.g. {name}=0.")
 
 
+def _refuse_per_run_arguments(metric: str, epoch: Any, seeds: Any) -> None:
+    """A per-architecture metric has no epochs and no seeds: an `epoch` or `seeds` argument
+    would be silently ignored, so it is refused, as a wrong one is for accuracy metrics."""
+    given = [f"{k}={v!r}" for k, v in (("epoch", epoch), ("seeds", seeds)) if v is not None]
+    if given:
+        raise ValueError(
+            f"{metric!r} is one value per architecture, with no epochs or seeds; drop {', '.join(given)} "
+            "(or ask for a per-epoch metric such as 'x-valid-accuracy')."
+        )
+
+
 # ---- issue 15: per-architecture derived metrics (ranking score, zero-cost proxies) ---------
 def _derived_metric(view: _View, metric: str, idx: np.ndarray) -> np.ndarray | None:
     """`metric` from the per-architecture file named by meta.json's `ranking_metric`
     (`ranking.parquet`, written by `nb201.fidelity.ranking`: the ranking score and the proxies), one
     value per architecture whatever the epoch or seed. None for stored per-epoch metrics."""
-    if metric in view.col or metric in view.aliases or metric == "arch_index":
+    if not is_per_arch(metric):  # `ranking-score`, `proxy:<label>:<name>` (nb201.names)
         return None
     if "derived" not in view.__dict__:
         name = view.sub.meta.get("ranking_metric", {}).get("file")
@@ -108,15 +120,18 @@ class VectorMetrics:
             dataset = next(iter(self._hps))
         view = self._view(dataset, hp)
         idx = np.asarray(indices)
+        if idx.size == 0:  # an empty list (float64 by numpy's default) asks for nothing
+            idx = idx.astype(np.int64)
         shape = idx.shape
         idx = idx.reshape(-1)
         rows = _rows_of(view, idx)
         derived = _derived_metric(view, metric, idx)  # ranking-score, proxies (nb201.fidelity.ranking)
         if derived is not None:
+            _refuse_per_run_arguments(metric, epoch, seeds)
             return derived.reshape(shape)
-        per_time = False
-        if metric.endswith("-per-time"):
-            per_time, metric = True, metric[: -len("-per-time")] + ALL_TIME_SUFFIX
+        per_time = parse_metric(metric).quantity == "per-time"
+        if per_time:
+            metric = running_sum(metric)
         col = view.col[view.metric(metric)]
         ep = _epochs_of(view, epoch, len(rows), dataset)
         if seeds is None:

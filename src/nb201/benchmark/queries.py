@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from nb201.benchmark.protocol import SimulatedClock, query_cost
-from nb201.benchmark.store.format import ALL_TIME_SUFFIX, TIME_SUFFIX, StoreKeyError
+from nb201.benchmark.store.format import StoreKeyError
 from nb201.benchmark.view import _View, seed_mean
+from nb201.names import Metric, is_valid_split, parse_metric, sets_of, split_base, valid_split
 from nb201.space import NUM_ARCHS
 
 _NAN = float("nan")
@@ -112,8 +113,8 @@ class OriginalQueries:
             out[name] = None if v is None or (isinstance(v, float) and math.isnan(v)) else v
         choices = list(view.present_seeds[row])
         for m in view.metrics:
-            if m.endswith(TIME_SUFFIX) and not m.endswith(ALL_TIME_SUFFIX):
-                set_name = m[: -len(TIME_SUFFIX)]
+            set_name, quantity = parse_metric(m)
+            if quantity == "time":
                 if not choices:
                     out[f"T-{set_name}@epoch"] = out[f"T-{set_name}@total"] = None
                     continue
@@ -138,16 +139,16 @@ class OriginalQueries:
 
         Returns `(index, accuracy)`, or `(-1, None)` when no architecture qualifies.
         """
-        if dataset == "cifar10" and metric_on_set == "valid" and "cifar10-valid" in self._hps:
-            dataset, set_name = "cifar10-valid", "x-valid"
+        if dataset == "cifar10" and metric_on_set == "valid" and valid_split(dataset) in self._hps:
+            dataset, set_name = valid_split(dataset), "x-valid"  # the originals' remap_dataset_set_names
         else:
             view0 = self._view(dataset, hp)
             if metric_on_set in view0.roles:
                 set_name = view0.roles[metric_on_set]
-            elif metric_on_set + "-accuracy" in view0.col:
+            elif Metric(metric_on_set, "accuracy").name in view0.col:
                 set_name = metric_on_set
             else:
-                sets = {m[: -len("-accuracy")] for m in view0.metrics if m.endswith("-accuracy")}
+                sets = set(sets_of(view0.metrics, "accuracy"))
                 raise StoreKeyError(
                     f"unknown metric_on_set {metric_on_set!r} for {dataset!r}; "
                     f"choose from {sorted(set(view0.roles) | sets)}."
@@ -156,7 +157,7 @@ class OriginalQueries:
         for name, limit in (("FLOP_max", FLOP_max), ("Param_max", Param_max)):
             _check_limit(name, limit)
         acc = seed_mean(
-            view, np.arange(len(view.archs)), view.col[set_name + "-accuracy"], view.num_epochs - 1
+            view, np.arange(len(view.archs)), view.col[Metric(set_name, "accuracy").name], view.num_epochs - 1
         )
         ok = ~np.isnan(acc)
         if FLOP_max is not None or Param_max is not None:
@@ -190,12 +191,12 @@ class OriginalQueries:
         charged to `clock` (read back as `used_time`).
         """
         index = self.query_index_by_arch(arch)
-        if dataset.endswith("-valid"):
+        if is_valid_split(dataset):
             raise ValueError(
-                f"simulate_train_eval takes the dataset, not the split: pass {dataset[: -len('-valid')]!r} "
+                f"simulate_train_eval takes the dataset, not the split: pass {split_base(dataset)!r} "
                 f"(it reads {dataset!r} itself, as the originals do)."
             )
-        split = dataset + "-valid" if dataset + "-valid" in self._hps else dataset
+        split = valid_split(dataset) if valid_split(dataset) in self._hps else dataset
         self._check_dataset(split)
         hp_s = self._hp_for(split, hp)
         info = self.get_more_info(index, split, iepoch=iepoch, hp=hp_s, is_random=True)

@@ -16,13 +16,8 @@ from typing import Any
 import numpy as np
 
 from nb201.benchmark.protocol import default_hp
-from nb201.benchmark.store.format import (
-    ALL_TIME_SUFFIX,
-    StoreKeyError,
-    Substore,
-    eval_sets_of,
-    role_sets,
-)
+from nb201.benchmark.store.format import StoreKeyError, Substore
+from nb201.names import TRAIN, Metric, original_roles, parse_metric, running_sum, sets_of
 from nb201.space import NUM_ARCHS, Arch
 
 
@@ -55,25 +50,26 @@ class _View:
             tuple(r[:c]) for r, c in zip(self.pos_table.tolist(), self.counts.tolist())
         ]
         self.all_present = bool(self.present.all())
-        self.roles = role_sets(self.split, self.metrics)
+        self.roles = original_roles(self.split, sets_of(self.metrics, "accuracy"))
         # (key, column or -1, kind): kind 0 = value, 1 = time / (iepoch+1), 2 = time
         plan: list[tuple[str, int, int]] = []
         for prefix, set_name in [("train", "train")] + [
             (r, self.roles[r]) for r in ("valid", "test", "valtest") if r in self.roles
         ]:
-            allc = self.col.get(set_name + ALL_TIME_SUFFIX, -1)
+            allc = self.col.get(Metric(set_name, "all-time").name, -1)
             plan += [
-                (f"{prefix}-loss", self.col.get(set_name + "-loss", -1), 0),
-                (f"{prefix}-accuracy", self.col.get(set_name + "-accuracy", -1), 0),
+                (f"{prefix}-loss", self.col.get(Metric(set_name, "loss").name, -1), 0),
+                (f"{prefix}-accuracy", self.col.get(Metric(set_name, "accuracy").name, -1), 0),
                 (f"{prefix}-per-time", allc, 1),
                 (f"{prefix}-all-time", allc, 2),
             ]
         self.plan = plan
         self.aliases: dict[str, str] = {}
-        for role, set_name in self.roles.items():
-            for m in self.metrics:
-                if m.startswith(set_name + "-"):
-                    self.aliases[role + m[len(set_name) :]] = m
+        for m in self.metrics:
+            metric = parse_metric(m)
+            for role, set_name in self.roles.items():
+                if metric.set == set_name:
+                    self.aliases[Metric(role, metric.quantity).name] = m
         self._costs: dict[str, list] | None = None
 
     # ---- validation helpers -------------------------------------------------------
@@ -250,8 +246,7 @@ class SubstoreViews:
     def eval_sets(self, dataset: str, hp: Any = None) -> list[str]:
         """The sets a split is evaluated on (those with an accuracy, train excluded), in the
         order x-valid, x-test, ori-test, then any custom set by name."""
-        names = [m for m in self._view(dataset, hp).metrics if m.endswith("-accuracy")]
-        return [s for s in eval_sets_of(names) if not s.startswith("train")]
+        return [s for s in sets_of(self._view(dataset, hp).metrics, "accuracy") if s != TRAIN]
 
     def seed_table(self, metric: str, dataset: str, hp: Any = None, epoch: int | None = None) -> np.ndarray:
         """`metric` after `epoch` (None = last) for every (arch, seed) of one sub-store:
@@ -264,9 +259,9 @@ class SubstoreViews:
         """
         view = self._view(dataset, hp)
         e = view.epoch(epoch)
-        per_time = metric.endswith("-per-time")
+        per_time = parse_metric(metric).quantity == "per-time"
         if per_time:
-            metric = metric[: -len("-per-time")] + ALL_TIME_SUFFIX
+            metric = running_sum(metric)
         out = view.data[:, :, e, view.col[view.metric(metric)]].astype(np.float64)
         if not view.all_present:
             out[~view.present] = np.nan

@@ -62,11 +62,6 @@ class ImageData:
         return len(self.classes)
 
     @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """(H, W, C), channels last as stored."""
-        return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
-
-    @property
     def in_channels(self) -> int:
         return int(self.train_x.shape[3])
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,36 +9,18 @@ import numpy as np
 
 from nb201.util import hash_files
 
-from . import folder, official_archives
+from . import builtin, folder, registry  # noqa: F401  (importing builtin registers the datasets nb201 ships)
 from .cache import cached_arrays, default_cache_dir, hash_bytes, safe_name
-from .imagedata import (
-    CIFAR10_MEAN,
-    CIFAR10_STD,
-    CIFAR100_MEAN,
-    CIFAR100_STD,
-    IMAGENET16_MEAN,
-    IMAGENET16_STD,
-    ImageData,
-    channel_stats,
-)
-from .splits import stratified_partition
+from .imagedata import ImageData, channel_stats
+from .registry import Source
 
 CACHE_FORMAT = 1  # bump when a reader's output changes, so old cache entries are not reused
-# The built-in datasets (the paper's three and the embedded digits): the one list, also used by
-# nb201.train.config to tell a built-in split (`<dataset>` or `<dataset>-valid`) from a folder one.
-BUILTIN = ("cifar10", "cifar100", "ImageNet16-120", "digits")
 FOLDER_PREFIX = "folder:"
-DIGITS_TEST_FRACTION = 1 / 3
-DIGITS_SEED = 1021
-_PAPER_STATS = {
-    "cifar10": (CIFAR10_MEAN, CIFAR10_STD),
-    "cifar100": (CIFAR100_MEAN, CIFAR100_STD),
-    "ImageNet16-120": (IMAGENET16_MEAN, IMAGENET16_STD),
-}
 
 
 def dataset_names() -> tuple[str, ...]:
-    return (*BUILTIN, f"{FOLDER_PREFIX}<path to a directory or .zip>")
+    """What `load_dataset` accepts: the registered names and the folder form."""
+    return (*registry.registered_names(), f"{FOLDER_PREFIX}<path to a directory or .zip>")
 
 
 def folder_dataset_name(path: Path) -> str:
@@ -49,7 +28,7 @@ def folder_dataset_name(path: Path) -> str:
     name carries meaning (e.g. "cifar10" selects the paper's split of the official order)."""
     stem = path.name[: -len(".zip")] if path.name.lower().endswith(".zip") else path.name
     stem = stem or "folder"
-    return f"{stem}-folder" if stem in BUILTIN else stem
+    return f"{stem}-folder" if stem in registry.registered_names() else stem
 
 
 def _image_size(image_size: int | tuple[int, int] | None) -> tuple[int, int] | None:
@@ -61,68 +40,7 @@ def _image_size(image_size: int | tuple[int, int] | None) -> tuple[int, int] | N
     return (int(size[0]), int(size[1]))
 
 
-def _digits_source() -> Path:
-    """scikit-learn's bundled digits file, located without importing sklearn (slow)."""
-    spec = importlib.util.find_spec("sklearn")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the 'digits' dataset ships with scikit-learn: `pip install scikit-learn`.")
-    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / "digits.csv.gz"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; reinstall scikit-learn (`pip install -U scikit-learn`).")
-    return path
-
-
-def _read_digits() -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
-    """1,797 8x8 greyscale digits (values 0..16 -> 0..255), split 2/3 : 1/3 per class so
-    that, like the other datasets, it has a test pool to carve validation sets from."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    x = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
-    y = digits.target.astype(np.int64)
-    test, train = stratified_partition(y, DIGITS_TEST_FRACTION, DIGITS_SEED)
-    arrays = {"train_x": x[train], "train_y": y[train], "test_x": x[test], "test_y": y[test]}
-    return arrays, tuple(str(k) for k in range(10))
-
-
-_Decoder = Callable[[], tuple[dict[str, np.ndarray], tuple[str, ...]]]
-
-
-@dataclass(frozen=True)
-class _Source:
-    """A dataset's source, located: its (final) name, the path recorded in the cache entry,
-    the content key of its files, and how to decode it (called only on a cache miss)."""
-
-    name: str
-    path: Path
-    key: str
-    build: _Decoder
-
-
-def _cifar(name: str, root: str | Path | None, download: bool, verify: bool | None) -> _Source:
-    fmt = official_archives.CIFAR_FORMATS[name]
-    source = official_archives.fetch_cifar(fmt, root, download)
-    files = [source] if source.is_file() else [source / f for f in (*fmt.train_files, *fmt.test_files)]
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        raise FileNotFoundError(f"{name}: {missing} missing; re-extract or re-download {fmt.url}.")
-    check = official_archives.verify_default() if verify is None else verify
-
-    def build() -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
-        if check and source.is_file():
-            official_archives.check_md5(fmt, source)
-        return official_archives.read_cifar(fmt, source)
-
-    return _Source(name, source, hash_files(files), build)
-
-
-def _imagenet16(name: str, root: str | Path | None) -> _Source:
-    files = official_archives.locate_imagenet16(root)
-    key = hash_files(files)
-    return _Source(name, files[0].parent, key, lambda: official_archives.read_imagenet16(files))
-
-
-def _folder(name: str, root: str | Path | None, size: tuple[int, int] | None, workers: int | None) -> _Source:
+def _folder(name: str, root: str | Path | None, size: tuple[int, int] | None, workers: int | None) -> Source:
     source = Path(name[len(FOLDER_PREFIX) :]).expanduser()
     if root is not None and not source.is_absolute():
         source = Path(root) / source
@@ -133,7 +51,7 @@ def _folder(name: str, root: str | Path | None, size: tuple[int, int] | None, wo
         found = listing if listing is not None else folder.list_folder(source)
         return folder.decode_folder(found, size, workers), found.classes
 
-    return _Source(folder_dataset_name(source), source, key, build)
+    return Source(folder_dataset_name(source), source, key, build)
 
 
 def _locate(
@@ -144,18 +62,14 @@ def _locate(
     verify: bool | None,
     size: tuple[int, int] | None,
     workers: int | None,
-) -> _Source:
+) -> Source:
     """Find the source of dataset `name` (downloading CIFAR when allowed) and key its content."""
-    if name in official_archives.CIFAR_FORMATS:
-        return _cifar(name, root, download, verify)
-    if name == "ImageNet16-120":
-        return _imagenet16(name, root)
-    if name == "digits":
-        source = _digits_source()
-        return _Source(name, source, hash_files([source]), _read_digits)
     if name.startswith(FOLDER_PREFIX):
         return _folder(name, root, size, workers)
-    raise ValueError(f"unknown dataset {name!r}; valid datasets: {list(dataset_names())}.")
+    entry = registry.dataset_entry(name)
+    if entry.locate is None:
+        raise ValueError(f"unknown dataset {name!r}; valid datasets: {list(dataset_names())}.")
+    return entry.locate(root, download=download, verify=verify)
 
 
 def load_dataset(
@@ -171,7 +85,8 @@ def load_dataset(
 ) -> ImageData:
     """Load a dataset by name, decoding it once and reading the cache afterwards.
 
-    name: "cifar10", "cifar100", "ImageNet16-120", "digits", or "folder:<dir or .zip>".
+    name: a registered dataset (`dataset_names()`: "cifar10", "cifar100", "ImageNet16-120",
+        "digits", and any `nb201.data.registry.register_dataset` added), or "folder:<dir or .zip>".
     root: where the source lives (CIFAR: the archive, its extracted folder, or their
         directory; ImageNet16-120: the folder of batch files or of the two downloaded
         zips `Imagenet16_train.zip`, `Imagenet16_val.zip`; folder datasets: a base for
@@ -194,17 +109,18 @@ def load_dataset(
         )
     src = _locate(name, root, download=download, verify=verify, size=size, workers=workers)
     name, source, key, build = src.name, src.path, src.key, src.build
+    stats = registry.dataset_entry(name).stats  # published statistics, else the training pool's
 
     def build_entry() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays, classes = build()
         meta: dict[str, Any] = {"name": name, "classes": list(classes), "source": str(source), "key": key}
-        if name not in _PAPER_STATS:
+        if stats is None:
             meta["mean"], meta["std"] = channel_stats(arrays["train_x"])
         return arrays, meta
 
     entry = f"{safe_name(name)}-{hash_bytes(key, str(CACHE_FORMAT), str(size))[:20]}"
     arrays, meta = cached_arrays(cache, entry, build_entry, mmap=mmap)
-    mean, std = _PAPER_STATS[name] if name in _PAPER_STATS else (meta["mean"], meta["std"])
+    mean, std = stats if stats is not None else (meta["mean"], meta["std"])
     return ImageData(
         name=name,
         train_x=arrays["train_x"],

@@ -349,8 +349,3 @@ def read_imagenet16(files: list[Path]) -> tuple[dict[str, np.ndarray], tuple[str
         arrays[f"{pool}_x"], arrays[f"{pool}_y"] = np.concatenate(xs), np.concatenate(ys)
     classes = tuple(str(k) for k in range(1, IMAGENET16_CLASSES + 1))  # the original 1-based ids
     return arrays, classes
-
-
-def source_key(paths: list[Path]) -> str:
-    """Content hash of a source; an extracted folder hashes its files in a fixed order."""
-    return hash_files(paths)

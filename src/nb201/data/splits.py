@@ -17,14 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from nb201.fsutil import atomic_write_bytes
+from nb201.names import TEST, VALID, eval_pools, is_valid_split, valid_split
 
 from .cache import default_splits_dir, safe_name
 from .imagedata import ImageData
+from .registry import Halves, dataset_entry
 
 SPLIT_SEED = 1021  # the seed of the paper's cifar10-valid split, reused for ours
 PAPER_CIFAR10_TRAIN = 50_000
 SPLIT_FORMAT = 1
-_SINGLE_FORM = {"cifar100", "ImageNet16-120"}  # the paper defines only one split for these
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,9 +42,6 @@ class Split:
     evals: dict[str, tuple[str, np.ndarray]]
     procedure: str = ""  # "paper-cifar10-valid" or "stratified", recorded for provenance
     path: Path | None = field(default=None, compare=False)
-
-    def train_arrays(self, data: ImageData) -> tuple[np.ndarray, np.ndarray]:
-        return data.train_x[self.train], data.train_y[self.train]
 
     def eval_arrays(self, data: ImageData, eval_name: str) -> tuple[np.ndarray, np.ndarray]:
         if eval_name not in self.evals:
@@ -110,31 +108,32 @@ def stratified_subset(
 
 
 def valid_splits(data: ImageData) -> tuple[str, ...]:
-    """The split names defined for this dataset."""
-    if data.name == "cifar10":
-        return ("cifar10-valid", "cifar10")
-    if data.name in _SINGLE_FORM:
-        return (data.name,)
-    return (data.name, f"{data.name}-valid")
+    """The split names defined for this dataset (its registry entry says whether it offers
+    the `-valid` form)."""
+    return (data.name, valid_split(data.name)) if dataset_entry(data.name).valid_form else (data.name,)
+
+
+def _stratified_halves(train_y: np.ndarray) -> Halves:
+    return (*stratified_partition(train_y, 0.5), "stratified")
 
 
 def _compute(data: ImageData, split: str) -> tuple[np.ndarray, dict[str, tuple[str, np.ndarray]], str]:
+    """Train indices, eval sets and the procedure of `split`, by the dataset's registry entry
+    and the one rule of which sets a split evaluates on (`nb201.names.eval_pools`)."""
+    entry = dataset_entry(data.name)
+    valid_form = is_valid_split(split, data.name)
+    pools = eval_pools(valid_form, entry.test_halves)
     n, m = len(data.train_y), len(data.test_y)
-    everything_test = ("test", np.arange(m, dtype=np.int64))
-    if split != data.name and split.endswith("-valid"):  # a folder may itself be named "x-valid"
-        if data.name == "cifar10" and n == PAPER_CIFAR10_TRAIN:
-            train, valid = paper_cifar10_valid(n)
-            procedure = "paper-cifar10-valid"
-        else:
-            train, valid = stratified_partition(data.train_y, 0.5)
+    held: dict[str, np.ndarray] = {}
+    if valid_form:
+        train, held[VALID], procedure = (entry.valid_halves or _stratified_halves)(data.train_y)
+    else:
+        train, procedure = np.arange(n, dtype=np.int64), "all"
+        if TEST in pools:
+            held[VALID], held[TEST] = stratified_partition(data.test_y, 0.5)
             procedure = "stratified"
-        return train, {"x-valid": ("train", valid), "ori-test": everything_test}, procedure
-    train = np.arange(n, dtype=np.int64)
-    if data.name == "cifar10":
-        return train, {"ori-test": everything_test}, "all"
-    valid, test = stratified_partition(data.test_y, 0.5)
-    evals = {"x-valid": ("test", valid), "x-test": ("test", test), "ori-test": everything_test}
-    return train, evals, "stratified"
+    whole_test = np.arange(m, dtype=np.int64)
+    return train, {s: (pool, held.get(s, whole_test)) for s, pool in pools.items()}, procedure
 
 
 def split_path(data: ImageData, split: str, splits_dir: Path) -> Path:

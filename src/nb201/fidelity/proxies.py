@@ -40,9 +40,9 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -51,10 +51,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from nb201.fidelity.tables import TABLE_SCHEMA, load_table  # noqa: F401 - load_table: re-exported (torch-free there)
+from nb201.fidelity.workdir import (
+    ForeignFolder,
+    MissingProxies,
+    arch_files,
+    check_folder,
+    check_identity,
+    check_values,
+)
 from nb201.space import NUM_ARCHS, Arch, all_archs
 from nb201.space.cost import count_flops, count_params
 from nb201.space.model import Cell, Network, ResidualReduction, build_network
 from nb201.train.outcome import RunOutcome
+from nb201.train.task import Incomplete, is_done, read_json, write_result
+from nb201.util import content_hash
 
 ProxyFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], float]
 
@@ -231,7 +241,29 @@ PROXIES: dict[str, ProxyFn] = {
     "nwot": nwot,
 }
 FREE = ("params", "flops")  # closed-form costs, computed without a network
-ALL = tuple(PROXIES) + FREE
+ALL = tuple(PROXIES) + FREE  # what nb201 ships; `proxy_names()` adds those registered since
+
+
+def register_proxy(name: str) -> Callable[[ProxyFn], ProxyFn]:
+    """Decorator: make `fn(net, x, y) -> float` (a freshly initialised network in train
+    mode, one batch) the proxy `name`, computable by `compute`, `run_job` and `assemble`.
+    Another function under a taken name raises: a table's column must mean one thing."""
+
+    def add(fn: ProxyFn) -> ProxyFn:
+        old = PROXIES.get(name)
+        if name in FREE or (
+            old is not None and (old.__module__, old.__qualname__) != (fn.__module__, fn.__qualname__)
+        ):
+            raise ValueError(f"proxy {name!r} is taken; choose another name.")
+        PROXIES[name] = fn
+        return fn
+
+    return add
+
+
+def proxy_names() -> tuple[str, ...]:
+    """Every proxy `compute` knows: the registered ones, then the closed-form costs."""
+    return (*PROXIES, *FREE)
 
 
 @dataclass(frozen=True)
@@ -260,9 +292,9 @@ def compute(
     another). Returns `{name: value, name + "_seconds": process CPU seconds of the call}`;
     CPU seconds are core-seconds when torch runs on one thread.
     """
-    unknown = [n for n in names if n not in ALL]
+    unknown = [n for n in names if n not in proxy_names()]
     if unknown:
-        raise ValueError(f"unknown proxies {unknown}; choose from {list(ALL)}")
+        raise ValueError(f"unknown proxies {unknown}; choose from {list(proxy_names())}")
     arch = Arch.coerce(arch)
     out: dict[str, float] = {}
     shape = (int(x.shape[1]), int(x.shape[2]), int(x.shape[3]))
@@ -354,16 +386,20 @@ def _env() -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ProxyTask:
-    """One architecture of the proxy table job, as a task every sweep engine runs
-    (`nb201.train.engine.Task`: `LocalEngine`, `RayEngine`).
+    """One architecture of the proxy table job, as a task of the kernel
+    (`nb201.train.task`) that every sweep engine runs (`LocalEngine`, `RayEngine`).
 
-    `run` writes `<out_dir>/<index>.json` atomically and does nothing when it exists, so a
-    job killed at any point resumes with the architectures it lacks, and a task run twice
-    (a Ray retry) computes once. Proxies run on the CPU, torch on `num_threads` threads
-    (default 1), so the recorded CPU seconds are core-seconds with one thread; a GPU a Ray
-    task may hold is not used. A failure of the machine or of the inputs (a missing
-    dataset, out of memory) raises here and becomes the engine's `failed` outcome without a
-    file (`nb201.train.outcome.is_expected_failure`), so the next job retries it.
+    Its result is `<out_dir>/<index>.json`, taken as done only when its content is this
+    task's (`nb201.fidelity.workdir`: index, arch string, configuration, dataset, the
+    requested proxies, plausible values), so a job killed at any point resumes with the
+    architectures it lacks, a task run twice (a Ray retry, a second job) computes once (one
+    lock per task), a torn or foreign file is moved to `rejected/` and recomputed, and a
+    file lacking only newly requested proxies is extended with them (each proxy builds its
+    own seeded network, so a value does not depend on the others computed with it).
+    Proxies run on the CPU, torch on `num_threads` threads (default 1), so the recorded CPU
+    seconds are core-seconds with one thread; a GPU a Ray task may hold is not used. A
+    failure of the machine or of the inputs (a missing dataset, out of memory) raises and
+    becomes the engine's `failed` outcome without a file, so the next job retries it.
     """
 
     index: int
@@ -371,30 +407,49 @@ class ProxyTask:
     config: ProxyConfig = ProxyConfig()
     names: tuple[str, ...] = ALL
     data_root: str | None = None
+    run_id: str = field(init=False, compare=False)
 
-    @property
-    def run_id(self) -> str:
-        return f"proxies-{config_tag(self.config)}-{self.index}"
+    kind: ClassVar[str] = "proxy file"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.index, bool) or not isinstance(self.index, (int, np.integer)):
+            raise ValueError(f"index must be an arch index (an integer), got {self.index!r}.")
+        object.__setattr__(self, "index", int(self.index))
+        object.__setattr__(self, "names", tuple(dict.fromkeys(self.names)))
+        unknown = [n for n in self.names if n not in proxy_names()]
+        if unknown or not self.names:
+            raise ValueError(f"unknown proxies {unknown or 'none given'}; choose from {list(proxy_names())}")
+        ident = {
+            "arch": str(Arch.from_index(self.index)),
+            "dataset": self.dataset,
+            "config": asdict(self.config),
+        }
+        tag = f"{config_tag(self.config)}-{self.index}"
+        digest = content_hash({**ident, "names": sorted(self.names)}, 8)
+        object.__setattr__(self, "run_id", f"proxies-{tag}-{digest}")
 
     def result_path(self, out_dir: str | Path) -> Path:
         return Path(out_dir) / f"{self.index}.json"
 
-    def run(
-        self, out_dir: str | Path, num_threads: int | None = None, device: str | None = None
-    ) -> RunOutcome:
-        """Compute and write this architecture's proxies, unless already written."""
-        from nb201.fsutil import atomic_write_json
+    def check_result(self, record: dict[str, Any]) -> None:
+        check_identity(record, self.index, asdict(self.config), self.dataset)
+        try:
+            check_values(record, self.names)
+        except MissingProxies as exc:
+            raise Incomplete(str(exc)) from None
 
+    def compute(self, out_dir: Path, num_threads: int | None, device: str | None) -> RunOutcome:
+        """Compute the proxies the file lacks (all of them for a new file) and write it."""
         path = self.result_path(out_dir)
-        if path.exists():
-            return RunOutcome(self.run_id, "skipped", None, 0.0, str(path))
         wall, cpu = time.perf_counter(), time.process_time()
+        kept = self._kept(path)
+        todo = [n for n in self.names if n not in kept.get("values", {})]
         threads, previous = max(1, int(num_threads or 1)), torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
             x, y = _batch(self.dataset, self.data_root, self.config)
             arch = Arch.from_index(self.index)
-            values = compute(arch, x, y, self.config, self.names)
+            values = compute(arch, x, y, self.config, todo)
         finally:
             torch.set_num_threads(previous)
         record = {
@@ -403,14 +458,29 @@ class ProxyTask:
             "arch": str(arch),
             "config": asdict(self.config),
             "dataset": self.dataset,
-            "values": {k: v for k, v in values.items() if not k.endswith("_seconds")},
-            "seconds": {k[: -len("_seconds")]: v for k, v in values.items() if k.endswith("_seconds")},
+            "values": kept.get("values", {})
+            | {k: v for k, v in values.items() if not k.endswith("_seconds")},
+            "seconds": kept.get("seconds", {})
+            | {k[: -len("_seconds")]: v for k, v in values.items() if k.endswith("_seconds")},
             "env": _env() | {"threads": threads},
         }
-        atomic_write_json(path, record)
+        write_result(self, out_dir, record, allow_nan=True, indent=None)
         return RunOutcome(
             self.run_id, "ok", None, time.perf_counter() - wall, str(path), time.process_time() - cpu
         )
+
+    def _kept(self, path: Path) -> dict[str, Any]:
+        """The file's values and timings when it is this task's but lacks some proxies."""
+        try:
+            record = read_json(path)
+            if record is None:
+                return {}
+            self.check_result(record)
+        except Incomplete:
+            return {"values": record["values"], "seconds": record["seconds"]}
+        except (ValueError, TypeError, KeyError, AttributeError):  # not this task's: recomputed whole
+            return {}
+        return {}
 
 
 def run_job(
@@ -428,10 +498,11 @@ def run_job(
     architecture, as `ProxyTask`s through a sweep engine: `"local"` (in process), `"ray"`
     (`RayEngine(**engine_options)`, e.g. `{"address": "auto", "num_cpus": 1}`; `work_dir`
     must then be on a file system every node mounts) or an engine object. Architectures
-    with a file are skipped, so an interrupted job resumes where it stopped. `names` picks
-    the proxies (e.g. leave out `grasp`, the dearest, where CPU time is short). Stops
-    starting new architectures once `limit_seconds` of wall time have passed (the Ray
-    engine cancels what is in flight; nothing partial is written).
+    with a valid file are skipped, so an interrupted job resumes where it stopped; a folder
+    holding files of another configuration or dataset is refused (ValueError) before
+    anything runs. `names` picks the proxies (e.g. leave out `grasp`, the dearest, where
+    CPU time is short). Stops starting new architectures once `limit_seconds` of wall time
+    have passed (the Ray engine cancels what is in flight; nothing partial is written).
 
     Returns counts `done`, `skipped`, `left` (not attempted because of the limit) and
     `failed` (expected failures, see `ProxyTask`; one line each in `failures`).
@@ -440,10 +511,11 @@ def run_job(
 
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
+    check_folder(work, asdict(config), dataset, f" (e.g. data/cache/proxies/{config_tag(config)})")
     if data_root is None and dataset.startswith("folder:") and not Path(dataset[7:]).is_absolute():
         data_root = str(Path.cwd())  # a relative folder dataset means the same on every Ray worker
     tasks = [ProxyTask(int(i), dataset, config, tuple(names), data_root) for i in dict.fromkeys(indices)]
-    todo = [t for t in tasks if not t.result_path(work).exists()]
+    todo = [t for t in tasks if not is_done(t, work)]
     counts: dict[str, Any] = {"done": 0, "skipped": len(tasks) - len(todo), "left": len(todo), "failed": 0}
     if not todo:
         return counts | {"failures": []}
@@ -467,28 +539,50 @@ def run_job(
     return counts | {"failures": failures}
 
 
+def _read_work(work_dir: str | Path) -> list[dict[str, Any]]:
+    """Every per-arch file of a work folder, by index, each checked against its own name and
+    the folder's one configuration (the first file's); ValueError naming the files otherwise."""
+    found = list(arch_files(work_dir))
+    if not found:
+        raise FileNotFoundError(
+            f"no proxy records in {work_dir}: run `python -m nb201.fidelity.proxies` first"
+        )
+    records, bad = [], []
+    for index, path in found:
+        try:
+            record = read_json(path)
+            first = records[0] if records else record if isinstance(record, dict) else {}
+            check_identity(record, index, first.get("config") or {}, first.get("dataset"))
+            check_values(record, ())
+        except ValueError as exc:
+            bad.append(f"{path.name}: {exc}")
+            continue
+        records.append(record)
+    if bad:
+        raise ValueError(
+            f"{len(bad)} per-arch files of {work_dir} cannot be assembled ({'; '.join(bad[:3])}); run the "
+            "job again over those architectures (it moves such files to rejected/ and recomputes them), or "
+            "move them away."
+        )
+    return records
+
+
 def assemble(work_dir: str | Path, out: str | Path) -> pd.DataFrame:
     """Collect a job's per-architecture files into one Parquet table (one row per arch:
     `index, arch, functional_key`, each proxy, each proxy's `<name>_seconds`, and
     `core_seconds` for all network proxies together) whose metadata says what it covers
-    and what it cost. The files must share one configuration and dataset."""
+    and what it cost. Every file is checked first (`nb201.fidelity.workdir`): its index is
+    its name's and its arch string's, all share one configuration and dataset, its values
+    are plausible; any that is not makes this raise, naming the file, and nothing is written."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from nb201.fsutil import atomic_write
 
-    records = [json.loads(p.read_text()) for p in sorted(Path(work_dir).glob("*.json"))]
-    if not records:
-        raise FileNotFoundError(
-            f"no proxy records in {work_dir}: run `python -m nb201.fidelity.proxies` first"
-        )
-    configs = {json.dumps(r["config"], sort_keys=True) for r in records}
-    datasets = {r["dataset"] for r in records}
-    if len(configs) != 1 or len(datasets) != 1:
-        raise ValueError(f"{work_dir} mixes configurations {configs} or datasets {datasets}")
-    computed = [k for k in ALL if all(k in r["values"] for r in records)]
+    records = _read_work(work_dir)
+    computed = [k for k in proxy_names() if all(k in r["values"] for r in records)]
     rows = []
-    for r in sorted(records, key=lambda r: r["index"]):
+    for r in records:
         key = Arch.from_index(r["index"]).functional_key()
         row = {"index": r["index"], "arch": r["arch"], "functional_key": key}
         row |= {k: r["values"][k] for k in computed}
@@ -512,7 +606,7 @@ def assemble(work_dir: str | Path, out: str | Path) -> pd.DataFrame:
         | {"all_network_proxies": float(frame["core_seconds"].mean())},
         "core_hours": float(frame[[f"{k}_seconds" for k in computed]].to_numpy().sum() / 3600),
         "threads": 1,
-        "env": records[-1]["env"],
+        "env": max(records, key=lambda r: f"{r['index']}.json")["env"],  # the last file by name
         "references": [
             "Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021",
             "Mellor et al., Neural Architecture Search without Training, ICML 2021",
@@ -530,6 +624,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     [--engine ray --ray-address auto]`: compute (resumably, through a sweep engine) and
     assemble a proxy table. Exits 1 when an architecture failed (rerun to retry it)."""
     import argparse
+    import sys
 
     p = argparse.ArgumentParser(prog="python -m nb201.fidelity.proxies", description=main.__doc__)
     p.add_argument("--dataset", default="folder:../shared/datasets/cifar10-jpeg.zip")
@@ -555,9 +650,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(a.work_dir or Path("data/cache/proxies") / config_tag(config))
     indices = list(dict.fromkeys(a.indices + arch_list(a.calibration, a.benchmark, a.space)))
     options = {"address": a.ray_address, "num_cpus": a.num_cpus} if a.engine == "ray" else {"num_threads": 1}
-    counts = run_job(
-        indices, work, a.dataset, config, a.limit_seconds, a.data_root, a.proxies, a.engine, options
-    )
+    try:
+        counts = run_job(
+            indices, work, a.dataset, config, a.limit_seconds, a.data_root, a.proxies, a.engine, options
+        )
+    except ForeignFolder as exc:  # a usage error: one line, exit 2, nothing written
+        print(f"{p.prog}: error: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(counts), flush=True)
     if a.out:
         frame = assemble(work, a.out)

@@ -43,13 +43,14 @@ from sklearn.model_selection import KFold
 from nb201.benchmark.analysis import rank_agreement
 from nb201.fidelity.proxies import PROXIES, load_table
 from nb201.fidelity.study import record_cpu_seconds
+from nb201.names import PROXY_PREFIX, RANKING_SCORE
 
 TARGET = "target"
 TRAINING = "training"  # the pseudo-feature source whose cost is the training run
 PROXY_NAMES = tuple(PROXIES)
 COST_NAMES = ("params", "flops")
 RANKING_FILE = "ranking.parquet"
-SCORE_NAME = "ranking-score"
+SCORE_NAME = RANKING_SCORE
 
 
 # ---- inputs ------------------------------------------------------------------------------
@@ -361,7 +362,7 @@ def apply_to_benchmark(
         )
     out = pd.DataFrame({"arch_index": archs, SCORE_NAME: score})
     for col in [c for c in frame.columns if ":" in c]:
-        out[f"proxy:{col}"] = frame[col].to_numpy(float)
+        out[PROXY_PREFIX + col] = frame[col].to_numpy(float)
     block = _ranking_block(method, result, len(calibration), training, proxy_cost, tables)
     block["core_seconds_per_arch"]["benchmark_total"] = round(trained + proxy_cost, 3)
     _write_ranking(folder, out, block)
@@ -417,12 +418,6 @@ def _write_ranking(folder: Path, table: pd.DataFrame, block: dict[str, Any]) -> 
     compute["total_core_seconds_per_arch"] = block["core_seconds_per_arch"]["benchmark_total"]
     atomic_write_text(folder / "meta.json", json.dumps(meta, indent=1))
     refresh_manifest(folder)  # the checksums now cover ranking.parquet and the new meta.json
-
-
-def read_ranking(folder: str | Path) -> pd.DataFrame | None:
-    """A sub-store's ranking file indexed by arch index, or None when it has none."""
-    path = Path(folder) / RANKING_FILE
-    return pd.read_parquet(path).set_index("arch_index") if path.exists() else None
 
 
 # ---- the notebook's driver ------------------------------------------------------------------

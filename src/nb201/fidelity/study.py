@@ -176,18 +176,23 @@ def paired_difference(
 
 
 def describe_difference(diff: dict[str, float], a: str, b: str, method: str = "spearman") -> str:
-    """One sentence on a `paired_difference`: significant only when the interval excludes zero."""
-    if not np.isfinite(diff.get("diff_lo", float("nan"))):
-        return f"Too few architectures in common ({int(diff.get('n', 0))}) to compare {a} with {b}."
-    stat = (
-        f"{method} {diff['a']:.3f} vs {diff['b']:.3f}, difference {diff['diff']:+.3f} "
-        f"[{diff['diff_lo']:+.3f}, {diff['diff_hi']:+.3f}] "
-        f"(paired bootstrap 95%, {int(diff['n'])} architectures)"
+    """One sentence on a `paired_difference`, worded by `nb201.stats.describe_difference`
+    (the one function that words comparisons): a direction only when the interval excludes
+    zero, "indistinguishable" otherwise."""
+    from nb201 import stats as st
+
+    d = st.Difference(
+        a,
+        b,
+        float(diff.get("a", np.nan)),
+        float(diff.get("b", np.nan)),
+        float(diff.get("diff", np.nan)),
+        float(diff.get("diff_lo", np.nan)),
+        float(diff.get("diff_hi", np.nan)),
+        int(diff.get("n", 0) or 0),
     )
-    if diff["diff_lo"] <= 0 <= diff["diff_hi"]:
-        return f"{a} and {b} rank the calibration architectures equally well within noise: {stat}."
-    better, worse = (a, b) if diff["diff"] > 0 else (b, a)
-    return f"{better} ranks the calibration architectures better than {worse}: {stat}."
+    quantity = f"{method.capitalize()} agreement with the full protocol"
+    return st.describe_difference(d, quantity=quantity, unit="", digits=3, levels=True)
 
 
 def preset_point(grid: FidelityGrid, preset: str) -> str | None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -44,14 +45,81 @@ _REPO_TABLES = Path(__file__).resolve().parents[3] / "data" / "proxies"
 
 
 def load_table(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """A proxy table and its metadata (configuration, coverage, core-hours), indexed by arch index."""
+    """A proxy table and its metadata (configuration, coverage, core-hours), indexed by arch
+    index, after checking that it is what it claims (`check_table`)."""
     import pyarrow.parquet as pq
 
     table = pq.read_table(path)
-    meta = json.loads((table.schema.metadata or {}).get(b"nb201", b"{}"))
-    if meta.get("schema") != TABLE_SCHEMA:
+    try:
+        meta = json.loads((table.schema.metadata or {}).get(b"nb201", b"{}"))
+    except ValueError:
+        meta = {}
+    if not isinstance(meta, dict) or meta.get("schema") != TABLE_SCHEMA:
         raise ValueError(f"{path} is not an nb201 proxy table (schema {meta.get('schema')!r})")
-    return table.to_pandas().set_index("index"), meta
+    frame = table.to_pandas()
+    check_table(Path(path), frame, meta)
+    return frame.set_index("index"), meta
+
+
+# `<dataset>-C<C>-N<N>-<image>px-b<batch>-s<seed>`: what a table's file name claims
+_NAME = re.compile(
+    r"^(?P<dataset>.+?)-C(?P<C>\d+)-N(?P<N>\d+)-(?P<image_size>\d+)px(?:-b(?P<batch_size>\d+))?(?:-s(?P<seed>\d+))?$"
+)
+
+
+def _short_name(dataset: Any) -> str:
+    """How a table's name spells its dataset: a built-in's name, a folder dataset's file stem."""
+    text = str(dataset)
+    if text.startswith("folder:"):
+        return Path(text[len("folder:") :].rstrip("/")).name.split(".")[0]
+    return text
+
+
+def _bad(path: Path, field: str, problem: str) -> ValueError:
+    return ValueError(
+        f"proxy table {path}: {field}: {problem}; the file does not hold what it claims, so it is not "
+        "served. Recompute it with `python -m nb201.fidelity.proxies ... --out` (or rename it to match "
+        "its metadata)."
+    )
+
+
+def check_table(path: Path, frame: pd.DataFrame, meta: dict[str, Any]) -> None:
+    """Raise ValueError naming the file and the field unless the table's file name, its
+    metadata and its contents agree: the name's dataset, C, N, image size, batch and seed
+    are the metadata's; the index column holds unique integer arch indices; every row's
+    `arch` string and `functional_key` are those of its index; every listed proxy is a column."""
+    config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    m = _NAME.match(path.stem)
+    if m:
+        for key, claimed in m.groupdict().items():
+            if claimed is None or key == "dataset":
+                continue
+            if config.get(key) != int(claimed):
+                raise _bad(
+                    path, f"config.{key}", f"the name says {claimed}, the metadata {config.get(key)!r}"
+                )
+        short = _short_name(meta.get("dataset"))
+        if not (short == m["dataset"] or short.startswith(m["dataset"] + "-")):
+            raise _bad(
+                path, "dataset", f"the name says {m['dataset']!r}, the metadata {meta.get('dataset')!r}"
+            )
+    if "index" not in frame.columns or frame["index"].dtype.kind not in "iu":
+        raise _bad(path, "index", f"not an integer column ({frame.get('index', pd.Series()).dtype})")
+    idx = frame["index"].to_numpy()
+    if len(idx) and (idx.min() < 0 or idx.max() >= NUM_ARCHS):
+        raise _bad(path, "index", f"values outside [0, {NUM_ARCHS - 1}]")
+    dup = pd.Index(idx)[pd.Index(idx).duplicated()]
+    if len(dup):
+        raise _bad(path, "index", f"arch {int(dup[0])} has {int((idx == dup[0]).sum())} rows")
+    archs = [Arch.from_index(int(i)) for i in idx]
+    for column, value in (("arch", str), ("functional_key", Arch.functional_key)):
+        if column in frame.columns:
+            wrong = [(int(i), v) for i, a, v in zip(idx, archs, frame[column]) if value(a) != v]
+            if wrong:
+                raise _bad(path, column, f"the row of arch {wrong[0][0]} holds {wrong[0][1]!r}, not its own")
+    missing = [n for n in meta.get("proxies", []) if n not in frame.columns]
+    if missing:
+        raise _bad(path, "proxies", f"the metadata lists {missing}, which are not columns")
 
 
 def table_dirs() -> list[Path]:
@@ -153,6 +221,8 @@ def lookup(
     path = find_table(size, dataset, dirs)
     frame, meta, reps, bases = _prepared(str(path), path.stat().st_mtime)
     idx = np.asarray(indices).reshape(-1)
+    if idx.size == 0:  # an empty list (float64 by numpy's default) asks for nothing
+        idx = idx.astype(np.int64)
     if idx.dtype.kind not in "iu" or (len(idx) and (idx.min() < 0 or idx.max() >= NUM_ARCHS)):
         raise ValueError(f"indices must be integer arch indices in [0, {NUM_ARCHS - 1}], got {indices!r}.")
     names = list(meta.get("proxies", []) if names is None else names)

@@ -31,7 +31,8 @@ from nb201.pipeline.profiles import (  # noqa: F401 (the profile API, re-exporte
     resolve_params,
     run_settings,
 )
-from nb201.pipeline.reports import render_html, repo_root
+from nb201.pipeline.render import render_html
+from nb201.pipeline.reports import repo_root
 
 
 @dataclass

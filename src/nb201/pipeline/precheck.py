@@ -33,10 +33,10 @@ def train_preset_names() -> list[str]:
 
 
 def ws_method_names() -> list[str]:
-    """The weight-sharing methods (`nb201.wsnas.METHODS`)."""
-    from nb201.wsnas import METHODS
+    """The registered weight-sharing methods (`nb201.wsnas.register_method`)."""
+    from nb201.wsnas import chosen_methods
 
-    return list(METHODS)
+    return chosen_methods(None)
 
 
 def algorithm_names() -> list[str]:
@@ -101,14 +101,16 @@ def _fidelity(s: Any, where: str) -> None:
 
 def _weight_sharing(s: Any, where: str) -> None:
     from nb201.train import resolve_config
-    from nb201.wsnas import load_search_preset, resolve_search_config
+    from nb201.wsnas import chosen_methods, load_search_preset, resolve_search_config
 
+    with _about(where, "06_weight_sharing.methods"):
+        methods = chosen_methods(s.methods)  # None: every registered method
     with _about(where, "06_weight_sharing.preset"):
         load_search_preset(s.preset)
-        for method in s.methods:  # the preset must be written for every method asked for
+        for method in methods:  # the preset must be written for every method asked for
             resolve_search_config(method, s.preset)
     with _about(where, "06_weight_sharing.overrides"):
-        for method in s.methods:
+        for method in methods:
             resolve_search_config(method, s.preset, s.overrides)
     with _about(where, "06_weight_sharing.bench_fidelity"):
         resolve_config(s.bench_preset, s.bench_fidelity)

@@ -103,6 +103,15 @@ class SearchParams:
     )
     workers: int = knob(1, "processes for the runs", low=1)
     seed: int = knob(0, "master seed: run r of every algorithm derives its seed from it")
+    one_shot_records: str | None = knob(
+        None, "folder of one-shot search records (nb201.search/1) for the leaderboard; None: none"
+    )
+    one_shot_benchmark: str | None = knob(
+        None, "benchmark folder the one-shot archs are looked up in; None: benchmark"
+    )
+    trajectories: str | None = knob(
+        None, "file to export every query of every run to (.parquet/.csv); None: not exported"
+    )
     sidecar: str = knob("reports/04_search.json", "this notebook's key numbers, as JSON")
 
 
@@ -138,10 +147,8 @@ class FidelityParams:
 class WeightSharingParams:
     """06_weight_sharing: the six weight-sharing methods, evaluated through a benchmark."""
 
-    methods: list[str] = knob(
-        ["rsps", "darts-v1", "darts-v2", "gdas", "setn", "enas"],
-        "weight-sharing methods (nb201.wsnas.METHODS)",
-        known=ws_method_names,
+    methods: list[str] | None = knob(
+        None, "weight-sharing methods; None: every registered one", known=ws_method_names
     )
     seeds: list[int] = knob([777, 888], "one search per (method, seed)")
     dataset: str = knob("digits", 'dataset searched on: "digits", "cifar10", or "folder:<zip or folder>"')

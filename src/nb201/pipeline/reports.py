@@ -1,9 +1,13 @@
-"""What every notebook report carries: a header (title, parameters, commit, date), a
-JSON sidecar of its key numbers, and its HTML rendering.
+"""The report frame every notebook uses: a title, a Findings block of 3-6 sentences
+generated from numbers, then figures and tables, and at the end the parameter table and
+the provenance (date, git commit, nb201 version); plus the JSON sidecar of key numbers.
 
-The sidecar exists so that tests and later notebooks read a notebook's results without
-scraping its outputs; the header exists so that a shared HTML page says exactly what
-produced it.
+A notebook calls `header`, `show_figure`, `show_table`, `show_text` and, once its numbers
+exist, `findings` and `write_sidecar`; the renderer (`nb201.pipeline.render`) puts the
+findings under the title however late they were computed, and the parameters and
+provenance last. The sidecar exists so that tests and later notebooks read a notebook's
+results without scraping its outputs. Every function here returns None, so that no cell
+ever shows a bare repr (a path, an object) as its output.
 """
 
 from __future__ import annotations
@@ -37,17 +41,18 @@ def chdir_to_repo() -> Path:
     return root
 
 
-def notebook_setup(max_colwidth: int = 120, width: int | None = None) -> Path:
+def notebook_setup(max_colwidth: int = 120, width: int | None = None) -> None:
     """Every notebook's first step, in one call: the project folder as working directory
     (relative paths mean the same in JupyterLab and under papermill), figures inline, one
     plot style and pandas display width. Returns the project folder.
 
     It lives here so that the setup is one line in each notebook instead of a block copied
-    into all of them."""
+    into all of them. It returns None, so that a cell ending with it shows nothing (the
+    project folder is `repo_root()`; a report never shows a machine path)."""
     import pandas as pd
     import seaborn as sns
 
-    root = chdir_to_repo()
+    chdir_to_repo()
     try:
         from IPython import get_ipython
 
@@ -60,7 +65,6 @@ def notebook_setup(max_colwidth: int = 120, width: int | None = None) -> Path:
     pd.set_option("display.max_colwidth", max_colwidth)
     if width is not None:
         pd.set_option("display.width", width)
-    return root
 
 
 def git_commit(root: Path | None = None) -> str:
@@ -82,51 +86,75 @@ def repo_root_or_none() -> Path | None:
         return None
 
 
-PROGRESS_INTERVAL_S = 10.0  # outside a terminal: at most one progress update this often
+# ---- the report frame: what a notebook calls to show things ---------------------------------
+# Output roles the renderer (`nb201.pipeline.render`) reads from an output's metadata: the
+# title goes first, the findings right under it wherever the notebook computed them, and
+# the provenance (with the parameter table) at the end.
+ROLE_KEY = "nb201"
+TITLE, FINDINGS = "title", "findings"
+MAX_FINDINGS = 6
 
 
-def progress_options(stream: Any = None) -> dict[str, Any]:
-    """tqdm keyword arguments for nb201's progress bars.
-
-    In a terminal a bar may redraw often. Redirected to a log (papermill, CI, `> log`),
-    every redraw is kept, so a 5-minute import would write thousands of updates; there
-    a bar updates at most every `PROGRESS_INTERVAL_S` seconds, in plain ASCII."""
-    import sys
-
-    stream = sys.stderr if stream is None else stream
-    try:
-        tty = bool(stream.isatty())
-    except (AttributeError, ValueError):
-        tty = False
-    if tty:
-        return {}
-    return {"mininterval": PROGRESS_INTERVAL_S, "maxinterval": max(PROGRESS_INTERVAL_S, 10.0), "ascii": True}
-
-
-def header_markdown(title: str) -> str:
-    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"# {title}\n\n*Rendered {now} · git commit `{git_commit()}` · nb201 {__version__}*\n"
+def provenance() -> dict[str, str]:
+    """When, from which commit and with which nb201 a report was executed."""
+    return {
+        "rendered": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "git_commit": git_commit(),
+        "nb201": __version__,
+    }
 
 
 def header(title: str, params: dict[str, Any] | None = None) -> None:
-    """Display the report header (title, date, commit) in a notebook.
-
-    The parameter table is not passed here: `render_html` reads every parameter the
-    notebook actually ran with from the executed notebook (its `parameters` cell, and what
-    papermill injected) and places the table under this header, so it can never miss one.
-    `params` is accepted for old notebooks and ignored.
-    """
+    """Display the report's title; the date, commit and parameter table go to the end of
+    the rendered report (`nb201.pipeline.render`), so the first screen holds the title and
+    the findings. The provenance is taken now, when the notebook runs, and carried in the
+    output's metadata. `params` is accepted for old notebooks and ignored: the renderer
+    reads every parameter from the executed notebook itself."""
     from IPython.display import Markdown, display
 
-    display(Markdown(header_markdown(title)))
+    display(Markdown(f"# {title}\n"), metadata={ROLE_KEY: {"role": TITLE, "title": title, **provenance()}})
 
 
-def show_table(frame: Any, title: str) -> None:
-    """Display a table under a bold title line (a report never shows an untitled table)."""
+def findings(sentences: list[str | None], numbers: dict[str, Any] | None = None) -> None:
+    """Display the report's Findings block: 1-6 sentences (3-6 for a full report), each
+    generated from a number of the sidecar with its interval or n (`nb201.pipeline.findings`).
+    A notebook calls this once, where the numbers exist (usually at its end); the renderer
+    moves the block under the title. With `numbers`, the sentences are stored in it under
+    "findings", so the sidecar carries exactly what the report states."""
     from IPython.display import Markdown, display
+
+    shown = [s.strip() for s in sentences if s and s.strip()]
+    if not 1 <= len(shown) <= MAX_FINDINGS:
+        raise ValueError(
+            f"a Findings block holds 1 to {MAX_FINDINGS} sentences, got {len(shown)}: "
+            "state the report's main results, each from one number with its interval or n"
+        )
+    if numbers is not None:
+        numbers["findings"] = shown
+    text = "## Findings\n\n" + "\n".join(f"- {s}" for s in shown) + "\n"
+    display(Markdown(text), metadata={ROLE_KEY: {"role": FINDINGS}})
+
+
+def show_table(
+    frame: Any,
+    title: str,
+    kinds: dict[str, str] | None = None,
+    note: str | None = None,
+    index: bool | None = None,
+    default: str | None = None,
+) -> None:
+    """Display a table under a bold title line, through the one formatter
+    (`nb201.pipeline.tables`: digits per column kind, integers as integers, units in the
+    headers, horizontal scrolling when wide). `kinds` names a column's kind where the name
+    does not tell it; `default` is the kind of otherwise generic numeric columns."""
+    from IPython.display import HTML, Markdown, display
+
+    from nb201.pipeline.tables import table_html
 
     display(Markdown(f"**{title}**"))
-    display(frame)
+    display(HTML(table_html(frame, kinds, index=index, default=default)))
+    if note:
+        display(Markdown(f"*{note}*"))
 
 
 def show_text(*lines: str | None) -> None:
@@ -136,6 +164,29 @@ def show_text(*lines: str | None) -> None:
     text = "\n\n".join(line for line in lines if line)
     if text:
         display(Markdown(text))
+
+
+def show_lines(lines: list[str], title: str | None = None) -> None:
+    """Display status lines (what a step did) as a markdown list, instead of a bare print."""
+    shown = [line for line in lines if line]
+    if shown:
+        show_text(f"**{title}**" if title else None, "\n".join(f"- {line}" for line in shown))
+
+
+def show_figure(plot: Any, caption: str | None = None) -> None:
+    """Display a figure of `nb201.pipeline.plots` (a `plots.Plot`, or a bare matplotlib
+    Figure) as an embedded PNG with its caption under it, then close it (so the inline
+    backend does not show it a second time). The caption is the plot's own, written from
+    the data it drew, unless `caption` replaces it."""
+    import matplotlib.pyplot as plt
+    from IPython.display import Markdown, display
+
+    fig = getattr(plot, "figure", plot)
+    text = caption if caption is not None else getattr(plot, "caption", None)
+    display(fig)
+    plt.close(fig)
+    if text:
+        display(Markdown(f"*{text}*"))
 
 
 def _assignments(source: str) -> dict[str, Any]:
@@ -175,17 +226,21 @@ def notebook_parameters(nb: Any) -> list[tuple[str, Any, str]]:
 
 
 def parameter_table(rows: list[tuple[str, Any, str]]) -> str:
-    """The markdown table of `notebook_parameters`."""
+    """The HTML table of `notebook_parameters` (through the one table formatter, so a long
+    value scrolls instead of widening the page), with the note on what *set by* means."""
+    import pandas as pd
 
-    def cell(value: object) -> str:  # a table cell: no pipes or backticks to break the markdown
-        text = str(value).replace("|", "\\|").replace("`", "'").replace("\n", " ")
+    from nb201.pipeline.tables import table_html
+
+    def cell(value: object) -> str:
+        text = repr(value).replace("\n", " ")
         return text if len(text) <= 200 else text[:197] + "..."
 
-    body = "\n".join(f"| `{cell(k)}` | `{cell(repr(v))}` | {src} |" for k, v, src in rows)
-    return (
-        "| parameter | value | set by |\n|---|---|---|\n" + body + "\n\n"
-        "*set by*: `default` is the notebook's own value, `run` was passed by the pipeline "
-        "(profile or `--set`).\n"
+    frame = pd.DataFrame([(k, cell(v), src) for k, v, src in rows], columns=["parameter", "value", "set by"])
+    kinds = {"parameter": "text", "value": "text", "set by": "text"}
+    return table_html(frame, kinds, index=False) + (
+        "<p><em>set by</em>: <code>default</code> is the notebook's own value, <code>run</code> "
+        "was passed by the pipeline (profile or <code>--set</code>).</p>"
     )
 
 
@@ -204,8 +259,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def write_sidecar(path: str | Path, numbers: dict[str, Any]) -> Path:
-    """Write a notebook's key numbers as JSON, atomically."""
+def write_sidecar(path: str | Path, numbers: dict[str, Any]) -> None:
+    """Write a notebook's key numbers as JSON, atomically (returns None: a notebook cell
+    ending with it shows nothing)."""
     path = Path(path)
     payload = {
         "written_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -213,61 +269,3 @@ def write_sidecar(path: str | Path, numbers: dict[str, Any]) -> Path:
         **_jsonable(numbers),
     }
     atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=False) + "\n")
-    return path
-
-
-def read_sidecar(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"sidecar {path} not found: execute the notebook that writes it first")
-    return json.loads(path.read_text())
-
-
-def _is_stderr(output: dict[str, Any]) -> bool:
-    return output.get("output_type") == "stream" and output.get("name") == "stderr"
-
-
-def _is_header(output: dict[str, Any]) -> bool:
-    text = output.get("data", {}).get("text/markdown", "")
-    text = "".join(text) if isinstance(text, list) else text
-    return output.get("output_type") == "display_data" and text.startswith("# ") and "git commit" in text
-
-
-def add_parameter_table(nb: Any) -> None:
-    """Put the parameter table under the report header (or first, when there is none)."""
-    import nbformat
-
-    rows = notebook_parameters(nb)
-    if not rows:
-        return
-    table = nbformat.v4.new_output("display_data", data={"text/markdown": parameter_table(rows)})
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        for k, output in enumerate(cell.get("outputs", [])):
-            if _is_header(output):
-                cell.outputs.insert(k + 1, table)
-                return
-    nb.cells.insert(0, nbformat.v4.new_markdown_cell(parameter_table(rows)))
-
-
-def render_html(executed: str | Path, html_path: str | Path) -> Path:
-    """Render an executed notebook to self-contained HTML with the code hidden.
-
-    Readers of a shared report want figures and text; the code is one click away in the
-    notebook itself, and so are stderr streams (progress bars, library warnings). Errors
-    are kept: a notebook that failed must look failed.
-    """
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    nb = nbformat.read(str(executed), as_version=4)
-    add_parameter_table(nb)
-    for cell in nb.cells:  # progress bars and library warnings stay in the executed notebook
-        if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.get("outputs", []) if not _is_stderr(o)]
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    title = nb.metadata.get("title") or Path(executed).stem
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-    atomic_write_text(Path(html_path), body)
-    return Path(html_path)

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from nb201.benchmark.protocol import SimulatedClock
-from nb201.search.oracle import Oracle, as_benchmark, build_oracle, check_dataset, resolve_dataset
+from nb201.search.oracle import Oracle
+from nb201.search.problem import SearchProblem, Source
 from nb201.space import EDGES, NUM_ARCHS, NUM_EDGES, OPS, Arch, all_archs
 
 NUM_OPS = len(OPS)
@@ -236,18 +237,17 @@ class SearchResult:
     def n_queries(self) -> int:
         return len(self.archs)
 
-    def replay(self, benchmark: Any) -> SearchResult:
-        """Run the same algorithm again from this result's seed and settings."""
-        return run_search(
-            self.algorithm,
-            benchmark,
-            self.budget,
-            self.seed,
-            dataset=self.dataset,
-            hp=self.hp,
-            metric=self.metric,
-            **self.settings,
-        )
+    def replay(self, benchmark: Source) -> SearchResult:
+        """Run the same algorithm again from this result's seed and settings, on
+        `benchmark` (a Benchmark, its folder, an Oracle or the run's `SearchProblem`)."""
+        if isinstance(benchmark, SearchProblem):
+            problem = benchmark.with_budget(self.budget)
+        else:
+            problem = SearchProblem.of(
+                benchmark, dataset=self.dataset, hp=self.hp, metric=self.metric, budget=self.budget
+            )
+        algo = as_algorithm(self.algorithm)
+        return run_one(algo, problem, self.seed, algo.resolve(self.settings))
 
 
 def _incumbents(archs: np.ndarray, rewards: np.ndarray, epochs: np.ndarray) -> np.ndarray:
@@ -292,8 +292,8 @@ class Algorithm:
 
     def __call__(
         self,
-        benchmark: Any,
-        budget: float = 12000.0,
+        benchmark: Source,
+        budget: float | None = None,
         seed: int = 0,
         *,
         dataset: str | None = None,
@@ -370,40 +370,47 @@ def as_algorithm(
 
 def run_search(
     algorithm: str | Algorithm | SearchFn,
-    benchmark: Any,
-    budget: float = 12000.0,
+    benchmark: Source,
+    budget: float | None = None,
     seed: int = 0,
     *,
     dataset: str | None = None,
     hp: str | None = None,
-    metric: str = "x-valid-accuracy",
+    metric: str | None = None,
     **settings: Any,
 ) -> SearchResult:
-    """Run one search: `algorithm` against `benchmark` (a `Benchmark`, a folder or an
-    `Oracle`) under `budget` simulated seconds, deterministic for `seed`. `dataset=None`
-    means the paper's "cifar10-valid" when the benchmark has it, else its only split;
-    `hp=None` means "12" when `dataset` has it, else its only hp."""
+    """Run one search: `algorithm` against `benchmark` (a `Benchmark`, its folder, an
+    `Oracle` or a `SearchProblem`) under `budget` simulated seconds (None: the problem's
+    budget, `nb201.search.problem.budget_rule` for a benchmark), deterministic for `seed`.
+    `dataset=None` means the paper's "cifar10-valid" when the benchmark has it, else its
+    only split; `hp=None` means "12" when `dataset` has it, else its only hp.
+
+    Everything is checked here, once; many runs of one question should build the
+    `SearchProblem` once (`SearchProblem.of(bench)`) and pass it, as `run_experiment` does.
+    """
     algo = as_algorithm(algorithm)
-    if isinstance(benchmark, Oracle):
-        dataset = dataset or benchmark.split
-    else:
-        benchmark = as_benchmark(benchmark)
-        dataset = resolve_dataset(benchmark, dataset)
-    budget = check_budget(budget)
-    seed = check_seed(seed)
-    resolved = algo.resolve(settings)
-    oracle = oracle_for(algo, benchmark, dataset, hp, metric)
+    problem = SearchProblem.of(benchmark, dataset=dataset, hp=hp, metric=metric, budget=budget)
+    return run_one(algo, problem, check_seed(seed), algo.resolve(settings))
+
+
+def run_one(algo: Algorithm, problem: SearchProblem, seed: int, settings: Mapping[str, Any]) -> SearchResult:
+    """One run of `algo` with resolved `settings` on a built `problem` from a checked `seed`.
+
+    The inner loop of a comparison: nothing here is re-checked or re-read (the problem
+    holds the oracle), so a run costs only the algorithm's own work.
+    """
+    oracle = problem.oracle_for(algo)
     algo_ss, env_ss = np.random.SeedSequence(seed).spawn(2)
     rng = np.random.Generator(np.random.PCG64(algo_ss))
-    env = SearchEnv(oracle, budget, np.random.Generator(np.random.PCG64(env_ss)))
+    env = SearchEnv(oracle, problem.budget, np.random.Generator(np.random.PCG64(env_ss)))
     try:
-        answer = algo.fn(env, rng, **resolved)
+        answer = algo.fn(env, rng, **settings)
     except BudgetExhausted:
         answer = None
     if env.n_queries == 0:
         cheapest = float(np.min(oracle.column(None)[1][oracle.available, 0]))
         raise ValueError(
-            f"a budget of {budget:g} s does not pay for a single query of {oracle.split}/{oracle.hp} "
+            f"a budget of {problem.budget:g} s does not pay for a single query of {oracle.split}/{oracle.hp} "
             f"(the cheapest full run costs about {cheapest:.1f} s); raise the budget."
         )
     arch_index = env.incumbent if answer is None else _to_index(answer)
@@ -415,11 +422,11 @@ def run_search(
     return SearchResult(
         algorithm=algo.name,
         seed=seed,
-        budget=budget,
-        dataset=dataset,
+        budget=problem.budget,
+        dataset=problem.dataset,
         hp=oracle.hp,
         metric=oracle.metric,
-        settings=resolved,
+        settings=dict(settings),
         arch_index=int(arch_index),
         times=np.asarray(env._times, dtype=np.float64),
         archs=archs,
@@ -427,34 +434,6 @@ def run_search(
         epochs=epochs,
         incumbents=_incumbents(archs, rewards, epochs),
     )
-
-
-def oracle_for(algo: Algorithm, benchmark: Any, dataset: str, hp: str | None, metric: str) -> Oracle:
-    """The oracle an algorithm searches on: `hp`'s, or a multi-fidelity algorithm's curves."""
-    if isinstance(benchmark, Oracle):
-        return benchmark
-    if algo.curve_hp is None:
-        return build_oracle(benchmark, dataset, hp, metric)
-    bench = as_benchmark(benchmark)
-    check_dataset(bench, dataset)
-    hps = bench.hps(dataset)
-    if algo.curve_hp in hps:
-        return build_oracle(bench, dataset, algo.curve_hp, metric)
-    # Fallback: the longest curves this split has; budgets are scaled onto its epochs.
-    best = max(hps, key=lambda h: bench.num_epochs(dataset, h))
-    return build_oracle(bench, dataset, best, metric)
-
-
-def check_budget(budget: Any) -> float:
-    try:
-        value = float(budget)
-    except (TypeError, ValueError):
-        raise ValueError(f"budget must be a number of simulated seconds, got {budget!r}.") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(
-            f"budget must be a positive, finite number of simulated seconds, got {budget!r}; e.g. 12000."
-        )
-    return value
 
 
 def check_seed(seed: Any) -> int:

@@ -168,8 +168,41 @@ def bohb(
     min_bandwidth: float = 0.3,
     top_n_percent: int = 15,
 ) -> int | None:
+    from nb201.search.bohb_kde import KDEGenerator
+
+    return search(
+        env,
+        rng,
+        KDEGenerator,
+        eta=eta,
+        min_budget=min_budget,
+        max_budget=max_budget,
+        num_samples=num_samples,
+        random_fraction=random_fraction,
+        bandwidth_factor=bandwidth_factor,
+        min_bandwidth=min_bandwidth,
+        top_n_percent=top_n_percent,
+    )
+
+
+def search(
+    env: SearchEnv,
+    rng: np.random.Generator,
+    generator_class: type,
+    *,
+    eta: float,
+    min_budget: float,
+    max_budget: float,
+    num_samples: int,
+    random_fraction: float,
+    bandwidth_factor: float,
+    min_bandwidth: float,
+    top_n_percent: int,
+) -> int | None:
+    """One BOHB search with `generator_class` as the config generator: `KDEGenerator`
+    (what `bohb` uses), or hpbandster's own `BOHB` generator, which makes the same
+    decisions more slowly (the test that they agree runs both)."""
     from hpbandster.core.result import Result
-    from hpbandster.optimizers.config_generators.bohb import BOHB as KDEConfigGenerator
 
     names = [f"{j}<-{i}" for i, j in EDGES]
     op_id = {op: k for k, op in enumerate(OPS)}
@@ -194,7 +227,7 @@ def bohb(
         # ConfigSpace 1.x deprecations inside hpbandster; statsmodels' RNG notice.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)
-        generator = KDEConfigGenerator(
+        generator = generator_class(
             configspace=configspace(seed),
             top_n_percent=top_n_percent,
             num_samples=num_samples,

@@ -9,31 +9,26 @@ benchmark has it, else its longest), averaged over seeds. That is the paper's Ta
 
 from __future__ import annotations
 
-import functools
-import multiprocessing
 import time
-import warnings
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from nb201.benchmark.protocol import SEARCH_HP, query_cost
-from nb201.search.base import (
-    Algorithm,
-    SearchResult,
-    as_algorithm,
-    check_budget,
-    check_seed,
-    oracle_for,
-    run_search,
-)
-from nb201.search.oracle import Oracle, as_benchmark, resolve_dataset, resolve_hp
+from nb201.names import parse_metric, set_of, split_base
+from nb201.search.base import Algorithm, SearchFn, SearchResult, as_algorithm, check_seed
+from nb201.search.compare import comparison_table, difference_records, differences, findings
+from nb201.search.oracle import open_benchmark
+from nb201.search.problem import SearchProblem, estimated_split
+from nb201.search.runner import run_many
+from nb201.search.trajectories import anytime_curves, export, trajectories
 from nb201.space import Arch
+
+if TYPE_CHECKING:
+    from nb201.benchmark import Benchmark
 
 # NAS-Bench-201 (Dong & Yang, ICLR 2020), Table 5: CIFAR-10 test accuracy (%) of the
 # final architecture, mean and std over 500 runs, 12,000 s budget; "optimal" is the best
@@ -52,12 +47,10 @@ PAPER_WHAT = (
     "the full 200-epoch training on the 50k training images, mean ± std over 500 runs, "
     "searched on cifar10-valid with a 12,000 s budget"
 )
-PAPER_QUERIES = 25  # the default budget elsewhere: this many typical queries ...
-MIN_QUERIES = 12  # ... but at least this many (REA's initial population is 10)
 _SPLIT_ORDER = {"cifar10-valid": 0, "cifar10": 1, "cifar100": 2, "ImageNet16-120": 3}
 
 
-def evaluation_table(benchmark: Any) -> pd.DataFrame:
+def evaluation_table(benchmark: Benchmark | str | Path) -> pd.DataFrame:
     """Final accuracy of every architecture on every (split, eval set) of the benchmark.
 
     One row per official index the benchmark holds, one column `"<split>/<set>"` per
@@ -65,7 +58,7 @@ def evaluation_table(benchmark: Any) -> pd.DataFrame:
     schedule (`Benchmark.default_hp(split, "report")`: hp "200", else the split's hp with
     the most epochs), mean over the seeds that have a run.
     """
-    bench = as_benchmark(benchmark)
+    bench = open_benchmark(benchmark)
     cols: dict[str, pd.Series] = {}
     for split in sorted(bench.datasets, key=lambda s: (_SPLIT_ORDER.get(s, 9), s)):
         hp = bench.default_hp(split, "report")
@@ -80,36 +73,24 @@ def evaluation_table(benchmark: Any) -> pd.DataFrame:
     return table
 
 
-def default_budget(bench: Any, dataset: str, hp: str) -> tuple[float, str]:
-    """The simulated budget of a comparison and the rule that gave it, in words.
-
-    The paper's 12,000 s on cifar10-valid with hp 12. Elsewhere the wall-clock budget has
-    no meaning of its own, so it is set in queries: the cost of `PAPER_QUERIES` median
-    queries, capped at half the architectures the benchmark holds (so that a small
-    benchmark is not searched exhaustively), but at least `MIN_QUERIES`. A query's cost is
-    the one the search charges, `nb201.benchmark.protocol.query_cost` of a full run (each
-    architecture's seed mean).
-    """
-    bench = as_benchmark(bench)
-    if dataset == "cifar10-valid" and str(hp) == SEARCH_HP:
-        return 12000.0, "12,000 simulated seconds, the paper's budget on cifar10-valid with hp 12"
-    archs = bench.indexes(dataset, hp)
-    names = bench.metric_names(dataset, hp)
-    valid = "x-valid-all-time" if "x-valid-all-time" in names else "valid-all-time"
-    last = bench.num_epochs(dataset, hp) - 1
-    cost = query_cost(
-        bench.metrics(archs, "train-all-time", dataset=dataset, hp=hp),
-        bench.metrics(archs, valid, dataset=dataset, hp=hp),
-        last,
-    )
-    queries = max(MIN_QUERIES, min(PAPER_QUERIES, len(archs) // 2))
-    median = float(np.nanmedian(cost))
-    rule = (
-        f"{queries} median queries ({queries} x {median:,.1f} s = {queries * median:,.0f} simulated s; "
-        f"the rule: {PAPER_QUERIES} queries, at most half of the {len(archs)} architectures held, "
-        f"at least {MIN_QUERIES})"
-    )
-    return float(queries * median), rule
+def fidelity_labels(benchmark: Benchmark | str | Path) -> dict[str, str]:
+    """What the numbers of each `evaluation_table` column are: "estimated, 200 epochs"
+    where the benchmark models them (`Benchmark.estimate_info`), else "measured, <E> epochs,
+    hp <hp>", for the reporting schedule each column is read at."""
+    bench = open_benchmark(benchmark)
+    out = {}
+    for split in bench.datasets:
+        hp = bench.default_hp(split, "report")
+        epochs = int(bench.num_epochs(split, hp))
+        if estimated_split(bench, split, hp):
+            info = bench.estimate_info(split, hp) if hasattr(bench, "estimate_info") else None
+            epochs = int((info or {}).get("epochs", epochs))
+            label = f"estimated, {epochs} epochs"
+        else:
+            label = f"measured, {epochs} epochs, hp {hp}"
+        for s in bench.eval_sets(split, hp):
+            out[f"{split}/{s}"] = label
+    return out
 
 
 def reported_columns(columns: Sequence[str], dataset: str, metric: str = "x-valid-accuracy") -> list[str]:
@@ -121,7 +102,7 @@ def reported_columns(columns: Sequence[str], dataset: str, metric: str = "x-vali
     contains the reward set and is dropped with it; on cifar10-valid x-valid comes from the
     training images and ori-test is disjoint from it.
     """
-    reward_set = metric[: -len("-accuracy")] if metric.endswith("-accuracy") else metric
+    reward_set = set_of(metric)
     drop = {f"{dataset}/{reward_set}"}
     if f"{dataset}/x-test" in columns and reward_set in ("x-valid", "x-test"):
         drop.add(f"{dataset}/ori-test")
@@ -131,7 +112,7 @@ def reported_columns(columns: Sequence[str], dataset: str, metric: str = "x-vali
 def default_curve_metric(columns: Sequence[str], dataset: str) -> str:
     """The column anytime curves follow: CIFAR-10 test as in the paper, else the search
     split's own test set."""
-    base = dataset[: -len("-valid")] if dataset.endswith("-valid") else dataset
+    base = split_base(dataset)
     for c in (
         "cifar10/ori-test",
         f"{base}/x-test",
@@ -159,6 +140,35 @@ class Experiment:
     hp: str = ""  # its schedule
     metric: str = "x-valid-accuracy"  # the reward
     budget_rule: str = ""  # how the budget was chosen, in words
+    problem: SearchProblem | None = field(default=None, repr=False)  # the question every run answered
+    workers: int = 1  # processes the runs were spread over (for the wall times)
+    fidelity: dict[str, str] = field(default_factory=dict)  # evaluation column -> what its numbers are
+
+    # ---- statistics, findings and traces (nb201.search.compare, nb201.search.trajectories)
+    def comparisons(self, column: str | None = None, n_boot: int = 2000, level: float = 0.95) -> pd.DataFrame:
+        """Paired differences between every two algorithms (runs paired by seed) in final
+        `column` accuracy (default `curve_metric`), with bootstrap intervals and the
+        sentence `nb201.stats.describe_difference` words each with."""
+        return comparison_table(self, column, n_boot, level)
+
+    def findings(self, column: str | None = None) -> list[str]:
+        """3-6 sentences a report opens with, each from the comparison's numbers."""
+        return findings(self, column)
+
+    def trajectories(self, column: str | None = None) -> pd.DataFrame:
+        """Every query of every run (`nb201.search.trajectories.TRAJECTORY_COLUMNS`), the
+        incumbent scored on `column` (default `curve_metric`)."""
+        return trajectories(self.results, self.evaluation[column or self.curve_metric])
+
+    def export_trajectories(self, path: str | Path, column: str | None = None) -> Path:
+        """`trajectories()` written to `path` (.parquet, .csv or .csv.gz), atomically."""
+        return export(self.trajectories(column), path)
+
+    def curves_by_queries(self, column: str | None = None, max_queries: int | None = None) -> pd.DataFrame:
+        """Anytime curves against the number of queries made (1 .. the longest run)."""
+        n = max_queries or int(self.runs["queries"].max())
+        grid = np.arange(1, n + 1, dtype=np.float64)
+        return anytime_curves(self.results, self.evaluation[column or self.curve_metric], grid, by="queries")
 
     @property
     def datasets(self) -> list[str]:
@@ -178,7 +188,7 @@ class Experiment:
         """The comparison's protocol, one sentence per item, for a report to print."""
         n_archs = len(self.evaluation)
         runs = {len(v) for v in self.results.values()}
-        reward_set = self.metric.removesuffix("-accuracy")
+        reward_set, quantity = parse_metric(self.metric)
         # distinct cells a run trained to the full schedule (multi-fidelity queries of
         # partial curves do not count): the share of the benchmark a run has seen
         full = [
@@ -193,10 +203,13 @@ class Experiment:
             f"Budget: {self.budget_rule or f'{self.budget:,.0f} simulated seconds'}; "
             f"a run trains {queries:.1f} distinct architectures to the full schedule on average, of the "
             f"{n_archs} the benchmark holds.",
-            f"Reward: {self.dataset}/{reward_set} accuracy after one training run (a random seed) at hp "
+            f"Reward: {self.dataset}/{reward_set} {quantity} after one training run (a random seed) at hp "
             f"{self.hp}.",
-            f"Reported: {', '.join(self.datasets)} (final epoch of the longest schedule, mean over seeds); "
+            f"Reported: {self._reported_words()}: the final epoch of the longest schedule, mean over seeds; "
             "the reward set and any set containing it are not reported.",
+            "Comparisons: each pair of algorithms by the difference of mean final accuracy over runs "
+            "paired by seed, with a 95% percentile-bootstrap interval; indistinguishable when it "
+            "covers zero.",
         ]
         if self.has_paper_columns:
             lines.append(f"Rows marked (paper) are quoted, not computed: {PAPER_WHAT}.")
@@ -213,6 +226,12 @@ class Experiment:
                 "algorithms here say little about them."
             )
         return lines
+
+    def _reported_words(self) -> str:
+        labels = [self.fidelity.get(c) for c in self.datasets]
+        if labels and len(set(labels)) == 1 and labels[0]:
+            return f"{', '.join(self.datasets)} ({labels[0]})"
+        return ", ".join(f"{c} ({lab})" if lab else c for c, lab in zip(self.datasets, labels))
 
     def key_numbers(self, benchmark: str | Path) -> dict[str, Any]:
         """The comparison's key numbers as JSON-ready values, for a report's sidecar:
@@ -236,6 +255,10 @@ class Experiment:
             },
             "wall_time_s": self.wall_time,
             "queries_mean": {a: float(np.mean([r.n_queries for r in rs])) for a, rs in self.results.items()},
+            "workers": self.workers,
+            "fidelity": {c: self.fidelity.get(c, "") for c in self.datasets},
+            "differences": difference_records(differences(self)),
+            "findings": self.findings(),
         }
 
     def summary(self, paper: bool = True, formatted: bool = True) -> pd.DataFrame:
@@ -244,7 +267,7 @@ class Experiment:
         paper's rows (labelled `<name> (paper)`, quoted, for the algorithms run plus
         ResNet and the optimum; CIFAR-10 test only) where the benchmark has that column."""
         g = self.runs.groupby("algorithm", sort=False)[self.datasets]
-        mean, std = g.mean(), g.std(ddof=0)
+        mean, std = g.mean(), g.std(ddof=1)  # sample std, as nb201.stats.mean_std
         best = self.evaluation[self.datasets].max(axis=0)
         mean.loc["optimal"] = best
         std.loc["optimal"] = 0.0
@@ -272,10 +295,10 @@ class Experiment:
 
 
 def checked_algorithms(
-    algorithms: Sequence[str | Algorithm | Any] | Mapping[str, Any],
+    algorithms: Sequence[str | Algorithm | SearchFn] | Mapping[str, str | Algorithm | SearchFn],
     settings: Mapping[str, Mapping[str, Any]] | None,
-) -> tuple[dict[str, Algorithm], dict[str, Mapping[str, Any]]]:
-    """The algorithms by label, with their settings checked before any run starts."""
+) -> dict[str, tuple[Algorithm, dict[str, Any]]]:
+    """The algorithms by label with their resolved settings, checked before any run starts."""
     items = algorithms.items() if isinstance(algorithms, Mapping) else [(None, a) for a in algorithms]
     algos: dict[str, Algorithm] = {}
     for label, a in items:
@@ -290,21 +313,25 @@ def checked_algorithms(
     unknown = sorted(set(settings) - set(algos))
     if unknown:
         raise KeyError(f"settings given for {unknown}, which are not among the algorithms {list(algos)}.")
-    for label, algo in algos.items():
-        algo.resolve(settings.get(label, {}))  # bad settings fail before any run
-    return algos, settings
+    return {label: (algo, algo.resolve(settings.get(label, {}))) for label, algo in algos.items()}
+
+
+def _check_count(name: str, value: Any, hint: str = "") -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}{hint}.")
+    return int(value)
 
 
 def run_experiment(
-    algorithms: Sequence[str | Algorithm | Any] | Mapping[str, Any],
-    benchmark: Any,
+    algorithms: Sequence[str | Algorithm | SearchFn] | Mapping[str, str | Algorithm | SearchFn],
+    benchmark: Benchmark | str | Path | SearchProblem,
     runs: int = 500,
     budget: float | None = None,
     seed: int = 0,
     *,
     dataset: str | None = None,
     hp: str | None = None,
-    metric: str = "x-valid-accuracy",
+    metric: str | None = None,
     settings: Mapping[str, Mapping[str, Any]] | None = None,
     workers: int = 1,
     grid: int | Sequence[float] = 101,
@@ -315,33 +342,26 @@ def run_experiment(
 
     `algorithms`: registered names, `Algorithm`s or functions `fn(env, rng, **settings)`;
     or a mapping label -> one of those (to run one algorithm under several settings,
-    give `settings={label: {...}}`). `benchmark`: a `Benchmark` or its folder. `dataset`,
-    `hp`, `metric`: the split searched on (None: "cifar10-valid" when the benchmark has it,
-    else its only split), its schedule (None: "12" when the split has it, else its only
-    hp) and the reward. `budget`: simulated seconds per run (None: `default_budget`).
-    `workers` > 1
-    spreads runs over processes (each reuses the oracle built here). `grid`: the number of
-    equally spaced times in [0, budget] for the anytime curves, or the times themselves.
+    give `settings={label: {...}}`). `benchmark`: a `Benchmark`, its folder, or a
+    `SearchProblem` built from one. `dataset`, `hp`, `metric`: the split searched on
+    (None: "cifar10-valid" when the benchmark has it, else its only split), its schedule
+    (None: "12" when the split has it, else its only hp) and the reward (None: x-valid
+    accuracy). `budget`: simulated seconds per run (None: `nb201.search.problem.budget_rule`).
+
+    The `SearchProblem` is built here once and every run (and every worker) receives it.
+    `workers` > 1 spreads runs over processes (forked where the platform allows: they
+    share the problem's arrays). `grid`: the number of equally spaced times in
+    [0, budget] for the anytime curves, or the times themselves.
     """
     seed = check_seed(seed)
-    if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or runs < 1:
-        raise ValueError(f"runs must be a positive integer, got {runs!r} (the paper uses 500).")
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}.")
-    bench = as_benchmark(benchmark)
-    dataset = resolve_dataset(bench, dataset)
-    hp = resolve_hp(bench, dataset, hp)
-    if budget is None:
-        budget, budget_rule = default_budget(bench, dataset, hp)
-    else:
-        budget_rule = ""
-    budget = check_budget(budget)
-    if not budget_rule:
-        budget_rule = f"{budget:,.0f} simulated seconds (given)"
-    algos, settings = checked_algorithms(algorithms, settings)
+    runs = _check_count("runs", runs, " (the paper uses 500)")
+    workers = _check_count("workers", workers)
+    problem = SearchProblem.of(benchmark, dataset=dataset, hp=hp, metric=metric, budget=budget)
+    checked = checked_algorithms(algorithms, settings)
+    bench = problem._bench()
     evaluation = evaluation_table(bench)
-    reported = reported_columns(evaluation.columns, dataset, metric)
-    curve = curve_metric or default_curve_metric(reported, dataset)
+    reported = reported_columns(evaluation.columns, problem.dataset, problem.metric)
+    curve = curve_metric or default_curve_metric(reported, problem.dataset)
     if curve not in evaluation.columns:
         raise KeyError(
             f"curve_metric {curve!r} is not a dataset of this benchmark; "
@@ -351,92 +371,34 @@ def run_experiment(
 
     results: dict[str, list[SearchResult]] = {}
     wall: dict[str, float] = {}
-    for label, algo in algos.items():
+    for label, (algo, resolved) in checked.items():
         t0 = time.perf_counter()
-        kw = dict(settings.get(label, {}))
-        results[label] = _run_many(
-            algo, bench, budget, run_seeds, dataset, hp, metric, kw, workers, progress, label
+        results[label] = run_many(
+            algo, problem, run_seeds, resolved, workers, progress=label if progress else None
         )
         wall[label] = time.perf_counter() - t0
 
-    times = np.linspace(0.0, budget, int(grid)) if np.ndim(grid) == 0 else np.asarray(grid, dtype=np.float64)
+    times = (
+        np.linspace(0.0, problem.budget, int(grid))
+        if np.ndim(grid) == 0
+        else np.asarray(grid, dtype=np.float64)
+    )
     return Experiment(
         runs=_runs_frame(results, evaluation),
-        curves=_curves(results, evaluation[curve], times),
+        curves=anytime_curves(results, evaluation[curve], times),
         results=results,
         evaluation=evaluation,
         curve_metric=curve,
-        budget=budget,
+        budget=problem.budget,
         wall_time=wall,
-        dataset=dataset,
-        hp=hp,
-        metric=metric,
-        budget_rule=budget_rule,
+        dataset=problem.dataset,
+        hp=problem.hp,
+        metric=problem.metric,
+        budget_rule=problem.budget_rule,
+        problem=problem,
+        workers=workers,
+        fidelity=fidelity_labels(bench),
     )
-
-
-def _run_many(
-    algo: Algorithm,
-    bench: Any,
-    budget: float,
-    seeds: list[int],
-    dataset: str,
-    hp: str,
-    metric: str,
-    settings: dict[str, Any],
-    workers: int,
-    progress: bool,
-    label: str,
-) -> list[SearchResult]:
-    oracle = oracle_for(algo, bench, dataset, hp, metric)
-    if workers == 1:
-        it = seeds
-        if progress:
-            from tqdm.auto import tqdm
-
-            from nb201.pipeline.reports import progress_options
-
-            it = tqdm(seeds, desc=label, **progress_options())
-        return [
-            run_search(algo, oracle, budget, s, dataset=dataset, hp=hp, metric=metric, **settings) for s in it
-        ]
-    # Multi-fidelity oracles read epochs lazily; a pickled oracle carries only what was read,
-    # so hand workers the benchmark folder when it has one.
-    oracle.column(None)  # materialize what single-fidelity runs read before it is pickled
-    target: Any = oracle if algo.curve_hp is None else str(Path(bench.root))
-    chunks = [seeds[i :: workers * 4] for i in range(workers * 4)]
-    ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [
-            pool.submit(_worker, algo, target, budget, c, dataset, hp, metric, settings) for c in chunks if c
-        ]
-        parts = [f.result() for f in futures]
-    by_seed = {r.seed: r for part in parts for r in part}
-    return [by_seed[s] for s in seeds]
-
-
-def _worker(
-    algo: Algorithm,
-    target: Any,
-    budget: float,
-    seeds: list[int],
-    dataset: str,
-    hp: str,
-    metric: str,
-    settings: dict,
-) -> list[SearchResult]:
-    if not isinstance(target, Oracle):
-        target = oracle_for(algo, _opened(target), dataset, hp, metric)
-    return [
-        run_search(algo, target, budget, s, dataset=dataset, hp=hp, metric=metric, **settings) for s in seeds
-    ]
-
-
-@functools.lru_cache(maxsize=4)
-def _opened(path: str) -> Any:
-    """A worker process's Benchmark for a folder, opened once per process for all its chunks
-    (bounded: a long-lived worker that sees many benchmarks keeps the latest few)."""
-    return as_benchmark(path)
 
 
 def _runs_frame(results: dict[str, list[SearchResult]], evaluation: pd.DataFrame) -> pd.DataFrame:
@@ -461,30 +423,3 @@ def _runs_frame(results: dict[str, list[SearchResult]], evaluation: pd.DataFrame
     scores = evaluation.reindex(frame["arch_index"].to_numpy())
     scores.index = frame.index
     return pd.concat([frame, scores], axis=1)
-
-
-def _curves(results: dict[str, list[SearchResult]], test: pd.Series, times: np.ndarray) -> pd.DataFrame:
-    """Best-so-far test accuracy (of each run's current answer) at each grid time."""
-    lookup = np.full(int(test.index.max()) + 1, np.nan)
-    lookup[test.index.to_numpy()] = test.to_numpy()
-    frames = []
-    for label, rs in results.items():
-        mat = np.full((len(rs), len(times)), np.nan)
-        for i, r in enumerate(rs):
-            if r.n_queries == 0:
-                continue
-            pos = np.searchsorted(r.times, times, side="right") - 1
-            got = pos >= 0
-            mat[i, got] = lookup[r.incumbents[pos[got]]]
-        answered = np.isfinite(mat).mean(axis=0)
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns before any answer
-            stats = {
-                "mean": np.nanmean(mat, axis=0),
-                "std": np.nanstd(mat, axis=0),
-                "q25": np.nanpercentile(mat, 25, axis=0),
-                "median": np.nanmedian(mat, axis=0),
-                "q75": np.nanpercentile(mat, 75, axis=0),
-            }
-        frames.append(pd.DataFrame({"algorithm": label, "time": times, **stats, "answered": answered}))
-    return pd.concat(frames, ignore_index=True)

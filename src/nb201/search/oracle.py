@@ -19,12 +19,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nb201.benchmark.protocol import SEARCH_HP, query_cost
+from nb201.names import set_of
 from nb201.space import NUM_ARCHS
+
+if TYPE_CHECKING:
+    from nb201.benchmark import Benchmark
 
 # (reward, cost) arrays for one epoch, both float64 [NUM_ARCHS, seeds], seeds packed.
 Column = tuple[np.ndarray, np.ndarray]
@@ -45,9 +49,8 @@ class Oracle:
     num_epochs: int
     n_seeds: np.ndarray  # int64 [NUM_ARCHS]
     loader: Callable[[int], Column] | None = field(default=None, repr=False)
-    # The Benchmark the loader reads (None for `from_arrays`); `build_oracle`'s cache checks
-    # it, and holding it keeps the benchmark's id() from being reused while cached.
-    bench: Any = field(default=None, repr=False, compare=False)
+    # The Benchmark the loader reads (None for `from_arrays`); dropped when pickled.
+    bench: Benchmark | None = field(default=None, repr=False, compare=False)
     _columns: dict[int, Column] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -146,43 +149,37 @@ def _check_costs(col: Column, oracle: Oracle) -> None:
 
 # ---- building from a benchmark ----------------------------------------------------------
 
-_CACHE: dict[tuple, Oracle] = {}
-_CACHE_LOCK = threading.Lock()
+
+def open_benchmark(benchmark: Benchmark | str | Path) -> Benchmark:
+    """An opened `nb201.benchmark.Benchmark` for a Benchmark (returned as is) or a folder/name."""
+    from nb201.benchmark import Benchmark
+
+    if isinstance(benchmark, Benchmark):
+        return benchmark
+    if isinstance(benchmark, (str, Path)):
+        return Benchmark.open(benchmark)
+    raise TypeError(
+        f"expected a Benchmark or a benchmark folder, got {type(benchmark).__name__}; "
+        "open one with nb201.benchmark.Benchmark.open(path)."
+    )
 
 
 def build_oracle(
-    benchmark: Any, dataset: str = "cifar10-valid", hp: str | None = None, metric: str = "x-valid-accuracy"
+    benchmark: Benchmark | str | Path,
+    dataset: str = "cifar10-valid",
+    hp: str | None = None,
+    metric: str = "x-valid-accuracy",
 ) -> Oracle:
-    """The oracle for `dataset` (a split name) / `hp` of an opened `nb201.benchmark.api.Benchmark`
-    (or a benchmark folder), cached per benchmark so repeated runs pay once. `hp=None`:
+    """The oracle for `dataset` (a split name) / `hp` of a benchmark (or its folder), read
+    once: a `nb201.search.SearchProblem` holds it for every run of a comparison. `hp=None`:
     `resolve_hp` ("12" when the split has it, else its only hp)."""
-    bench = as_benchmark(benchmark)
-    hp = resolve_hp(bench, dataset, hp)
-    key = (id(bench), str(getattr(bench, "root", "")), dataset, str(hp), metric)
-    with _CACHE_LOCK:
-        hit = _CACHE.get(key)
-        if hit is not None and hit.loader is not None and hit.bench is bench:
-            return hit
-    oracle = _from_benchmark(bench, dataset, str(hp), metric)
-    with _CACHE_LOCK:
-        _CACHE[key] = oracle
-        while len(_CACHE) > 16:  # a long session opening many benchmarks keeps the latest
-            _CACHE.pop(next(iter(_CACHE)))
-    return oracle
+    bench = open_benchmark(benchmark)
+    return _from_benchmark(bench, dataset, resolve_hp(bench, dataset, hp), metric)
 
 
-def as_benchmark(benchmark: Any) -> Any:
-    """An opened `nb201.benchmark.api.Benchmark` for a Benchmark (returned as is) or a folder/name."""
-    if isinstance(benchmark, (str, Path)):
-        from nb201.benchmark import Benchmark
-
-        return Benchmark.open(benchmark)
-    return benchmark
-
-
-def _from_benchmark(bench: Any, split: str, hp: str, metric: str) -> Oracle:
+def _from_benchmark(bench: Benchmark, split: str, hp: str, metric: str) -> Oracle:
     check_dataset(bench, split, hp)
-    eval_set = metric[: -len("-accuracy")] if metric.endswith("-accuracy") else metric.rsplit("-", 1)[0]
+    eval_set = set_of(metric)
     names = bench.metric_names(split, hp)
     if metric not in names:
         raise KeyError(
@@ -218,7 +215,7 @@ def _from_benchmark(bench: Any, split: str, hp: str, metric: str) -> Oracle:
     return Oracle(split, hp, metric, num_epochs, n_seeds, loader, bench)
 
 
-def check_dataset(bench: Any, split: str, hp: str | None = None) -> None:
+def check_dataset(bench: Benchmark, split: str, hp: str | None = None) -> None:
     """Clear KeyErrors for a split or hp the benchmark does not hold."""
     if split not in bench.datasets:
         raise KeyError(
@@ -230,7 +227,7 @@ def check_dataset(bench: Any, split: str, hp: str | None = None) -> None:
         )
 
 
-def resolve_dataset(bench: Any, dataset: str | None) -> str:
+def resolve_dataset(bench: Benchmark, dataset: str | None) -> str:
     """`dataset`, or for None the paper's "cifar10-valid" when the benchmark has it, else
     its only split (a benchmark with several splits and no cifar10-valid must be told)."""
     if dataset is not None:
@@ -244,7 +241,7 @@ def resolve_dataset(bench: Any, dataset: str | None) -> str:
     raise KeyError(f"this benchmark has several datasets {names} and no 'cifar10-valid'; pass dataset=... .")
 
 
-def resolve_hp(bench: Any, split: str, hp: str | int | None) -> str:
+def resolve_hp(bench: Benchmark, split: str, hp: str | int | None) -> str:
     """`hp`, or for None the search's default schedule (`Benchmark.default_hp(split,
     "search")`: the paper's "12" when the split has it, else the split's only hp)."""
     check_dataset(bench, split)
@@ -258,8 +255,3 @@ def resolve_hp(bench: Any, split: str, hp: str | int | None) -> str:
             ) from None
     check_dataset(bench, split, str(hp))
     return str(hp)
-
-
-def archs_of(bench: Any, split: str, hp: str) -> np.ndarray:
-    """Official indices of the architectures the (split, hp) sub-store holds (`Benchmark.indexes`)."""
-    return np.asarray(bench.indexes(split, str(hp)), dtype=np.int64)

@@ -13,7 +13,7 @@ import functools
 import itertools
 import random
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -223,10 +223,6 @@ def all_archs() -> tuple[Arch, ...]:
     return _official_order()
 
 
-def iter_archs() -> Iterator[Arch]:
-    return iter(_official_order())
-
-
 def sample(
     n: int,
     seed: int,
@@ -261,14 +257,6 @@ def sample(
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(pool), size=n, replace=False)
     return [pool[k] for k in picks]
-
-
-def one_hot_matrix(archs: Sequence[Arch]) -> np.ndarray:
-    """(n, 6, 5) one-hot array for a batch, for predictors."""
-    ids = np.array([a.op_ids() for a in archs], dtype=np.int64).reshape(-1, NUM_EDGES)
-    out = np.zeros((len(ids), NUM_EDGES, len(OPS)), dtype=np.float32)
-    np.put_along_axis(out, ids[..., None], 1.0, axis=2)
-    return out
 
 
 def _first_per_key(archs: Sequence[Arch], key: str) -> list[Arch]:

@@ -5,7 +5,7 @@ summary = sweep(nb201.space.sample(30, seed=0), "digits", "digits-cheap", seeds=
 print(summary)
 """
 
-from nb201.train.config import KNOBS, RunSpec, dataset_for_split, load_preset, preset_names, resolve_config
+from nb201.train.config import KNOBS, dataset_for_split, load_preset, preset_names, resolve_config
 from nb201.train.engine import Engine, LocalEngine
 from nb201.train.outcome import RunOutcome, is_expected_failure
 from nb201.train.records import (
@@ -17,6 +17,7 @@ from nb201.train.records import (
     select_records,
 )
 from nb201.train.run import arch_cost, run_one
+from nb201.train.spec import RunSpec
 from nb201.train.sweep import SweepSummary, share_record, sweep
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Presets, fidelity overrides and the run spec whose hash names every run record.
+"""Presets and fidelity overrides: what a training run's config resolves to.
 
 A preset is a small TOML file (`nb201/configs/presets/<name>.toml`) so that the protocol
 lives in a reviewable file rather than in code. A run's *resolved config* is the preset's
@@ -6,14 +6,14 @@ lives in a reviewable file rather than in code. A run's *resolved config* is the
 hashes that resolved config together with the arch, dataset, split, preset name and seed,
 so two runs that would compute the same numbers share an id, and any change of a knob
 (including editing a preset file) gives a new one instead of silently reusing old results.
+The run spec itself is `nb201.train.spec.RunSpec`; this module stays torch-free, so that the
+benchmark store can resolve a preset without importing a training stack.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,12 @@ from nb201.config import (
     PresetInfo,
     TrainConfig,
     check_field,
-    check_run_identity,
     field_names,
     from_table,
     read_toml,
 )
-from nb201.data.loading import BUILTIN as BUILTIN_DATASETS
-from nb201.space import Arch
+from nb201.data.registry import registered_names
+from nb201.names import is_valid_split, split_base
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs" / "presets"
 
@@ -82,9 +81,10 @@ def _check_knob(key: str, value: Any, where: str) -> Any:
     return check_field(TrainConfig, key, value, where)
 
 
-def resolve_config(preset: str, fidelity: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The preset's config with `fidelity` overrides merged in and validated (as a whole, by
-    `TrainConfig`), as a dict in `KNOBS` order: the form records store and run ids hash."""
+def resolve_train_config(preset: str, fidelity: dict[str, Any] | None = None) -> TrainConfig:
+    """The preset's config with `fidelity` overrides merged in and validated, as the frozen
+    `TrainConfig` a run carries. The one place a preset is resolved: a `RunSpec` calls it
+    once, when it is built, and every engine, loop and record reads the object it keeps."""
     config = load_preset(preset)["config"]
     for key, value in (fidelity or {}).items():
         if key not in KNOBS:
@@ -93,75 +93,21 @@ def resolve_config(preset: str, fidelity: dict[str, Any] | None = None) -> dict[
                 f"(preset {preset!r} sets them all; override only those you mean to change)."
             )
         config[key] = _check_knob(key, value, "fidelity override")
-    TrainConfig(**config)
-    return config
+    return TrainConfig(**config)
+
+
+def resolve_config(preset: str, fidelity: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`resolve_train_config` as a dict in `KNOBS` order: the form records store and run ids
+    hash (for readers of records, which compare their stored config with it)."""
+    return asdict(resolve_train_config(preset, fidelity))
 
 
 def dataset_for_split(split: str) -> str:
     """The built-in dataset a named split belongs to (`cifar10-valid` -> `cifar10`).
 
-    Built-in datasets (`nb201.data.loading.BUILTIN`) name their splits `<dataset>` or
+    Datasets registered by name (`nb201.data.registry`) name their splits `<dataset>` or
     `<dataset>-valid`; `folder:` datasets are given as an explicit (dataset, split) pair.
     """
-    if split.endswith("-valid") and split[: -len("-valid")] in BUILTIN_DATASETS:
-        return split[: -len("-valid")]
+    if is_valid_split(split) and split_base(split) in registered_names():
+        return split_base(split)
     return split
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """Everything that determines one training run; picklable, so any engine can ship it.
-
-    `data_root` (where to find the data) and `save_weights` (whether to keep the trained
-    weights) do not change the numbers, so they are not part of the run id.
-    """
-
-    arch: str
-    dataset: str
-    split: str
-    preset: str
-    seed: int
-    fidelity: dict[str, Any] = field(default_factory=dict)
-    data_root: str | None = None
-    save_weights: bool = False
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "arch", str(Arch.coerce(self.arch)))
-        check_run_identity(self, ("dataset", "split", "preset"))
-        object.__setattr__(self, "fidelity", dict(self.fidelity or {}))
-        if self.data_root is not None:
-            object.__setattr__(self, "data_root", str(self.data_root))
-
-    def __hash__(self) -> int:  # fidelity is a dict; hash by identity of the run instead
-        return hash(self.run_id)
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """The resolved config (preset + fidelity), validated."""
-        return resolve_config(self.preset, self.fidelity)
-
-    @property
-    def arch_obj(self) -> Arch:
-        return Arch.from_string(self.arch)
-
-    def _named(self) -> dict[str, Any]:
-        return {
-            "arch": self.arch,
-            "dataset": self.dataset,
-            "split": self.split,
-            "preset": self.preset,
-            "seed": self.seed,
-        }
-
-    def identity(self) -> dict[str, Any]:
-        """What the run id hashes: everything that can change the numbers."""
-        return {**self._named(), "config": self.config}
-
-    @property
-    def run_id(self) -> str:
-        blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:24]
-
-    def to_record(self) -> dict[str, Any]:
-        """The record's `spec` field."""
-        return {**self._named(), "fidelity": dict(self.fidelity)}

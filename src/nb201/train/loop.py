@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from nb201 import data as nbdata
+from nb201.config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -140,16 +141,16 @@ def _eval_groups(sp: nbdata.Split, data: nbdata.ImageData, fraction: float) -> l
     return groups
 
 
-def lr_factor(epoch: int, config: dict[str, Any]) -> float:
+def lr_factor(epoch: int, config: TrainConfig) -> float:
     """The multiplier of the base lr at `epoch`, the original's closed form, per epoch.
 
     cosine: eta_min/lr + (1 - eta_min/lr) * (1 + cos(pi * e / T)) / 2 over the epochs after
     warmup (lr(e) = 0.05 (1 + cos(pi e / T)) for the paper); linear warmup before that.
     """
-    lr, eta_min, warm, total = config["lr"], config["eta_min"], config["warmup_epochs"], config["epochs"]
+    lr, eta_min, warm, total = config.lr, config.eta_min, config.warmup_epochs, config.epochs
     if epoch < warm:
         return (epoch + 1) / warm
-    if config["schedule"] == "constant":
+    if config.schedule == "constant":
         return 1.0
     t_max = max(1, total - warm)
     return (eta_min + (lr - eta_min) * (1 + math.cos(math.pi * (epoch - warm) / t_max)) / 2) / lr

@@ -1,11 +1,12 @@
-"""Fan a sweep out over a Ray cluster: one Ray task per run spec (or other engine `Task`,
-such as one architecture of the proxy table job; see `nb201.train.engine`).
+"""Fan a sweep out over a Ray cluster: one Ray task per kernel task (a run spec, a search,
+one architecture of the proxy table job; see `nb201.train.task`).
 
-Why it is this thin: the fault tolerance lives in `run_one`, not here. A run resumes from
-its own epoch checkpoint, writes its record atomically and skips itself when the record
-exists, so Ray only has to (re)start tasks: a task retried after its worker or node died
-resumes where the checkpoint left it; a task executed twice finds the record and does
-nothing; a driver killed and restarted re-submits only the specs whose record is missing.
+Why it is this thin: the fault tolerance lives in the task kernel (`nb201.train.task`), not
+here. A task resumes from its own epoch checkpoint, writes its result atomically under its
+own lock and skips itself when a valid result exists, so Ray only has to (re)start tasks:
+a task retried after its worker or node died resumes where the checkpoint left it; a task
+executed twice finds the result and does nothing; a driver killed and restarted
+re-submits only the specs whose result is missing.
 What this module adds is placement (CPU threads or the GPU Ray assigned), a bounded number
 of tasks in flight (a 15,625 x 3 x 3 sweep must not be submitted at once), and outcomes
 yielded in completion order so the sweep's progress bar moves as runs finish.
@@ -29,7 +30,7 @@ from nb201.data.cache import ENV_DATA_DIR
 from nb201.train.outcome import RunOutcome, is_expected_failure
 
 if TYPE_CHECKING:
-    from nb201.train.engine import Work
+    from nb201.train.task import Task
 
 _INSTALL_HINT = "install it with `pip install 'nb201[ray]'` (or `pip install 'ray[default]'`)"
 
@@ -42,7 +43,7 @@ def _ray():
     return ray
 
 
-def _run_task(spec: Work, out_dir: str, num_cpus: float) -> RunOutcome:
+def _run_task(spec: Task, out_dir: str, num_cpus: float) -> RunOutcome:
     """The body of one Ray task: place the run on the assigned device, then run it.
 
     Ray sets CUDA_VISIBLE_DEVICES to the GPU(s) it assigned, so "cuda" is that GPU; with a
@@ -51,20 +52,10 @@ def _run_task(spec: Work, out_dir: str, num_cpus: float) -> RunOutcome:
     """
     import ray
 
-    from nb201.train.engine import execute
+    from nb201.train.task import execute
 
     device = "cuda" if ray.get_gpu_ids() else "cpu"
     return execute(spec, out_dir, num_threads=max(1, math.floor(num_cpus)), device=device)
-
-
-def _is_run(spec: Any) -> bool:
-    from nb201.train.config import RunSpec
-
-    return isinstance(spec, RunSpec)
-
-
-def _finished(outcome: RunOutcome) -> RunOutcome:
-    return RunOutcome(outcome.run_id, "ok", None, 0.0, outcome.path)
 
 
 def _number(name: str, value: Any, low: float) -> float:
@@ -75,7 +66,7 @@ def _number(name: str, value: Any, low: float) -> float:
 
 
 class RayEngine:
-    """Run `run_one` for every spec (a `Task`'s own `run` for other work) as Ray tasks,
+    """Run `nb201.train.task.execute` for every task (run spec, search, proxy task) as Ray tasks,
     yielding outcomes as they complete.
 
     address: None starts a private local Ray instance (even if a cluster runs here);
@@ -242,15 +233,15 @@ class RayEngine:
     def _window(self) -> int:
         return self.max_in_flight or 2 * self.slots()
 
-    def map(self, specs: Sequence[Work], out_dir: str | Path) -> Iterator[RunOutcome]:
+    def map(self, specs: Sequence[Task], out_dir: str | Path) -> Iterator[RunOutcome]:
         """Run every spec on the cluster; yield one outcome per spec, in completion order.
 
-        Specs whose record already exists are reported `skipped` without being submitted,
+        Specs whose valid result already exists are reported `skipped` without being submitted,
         and a spec listed twice runs once. Interrupting the iteration (or an error in the
         driver) cancels the tasks still in flight; their checkpoints remain, so the next
         sweep resumes them.
         """
-        from nb201.train.engine import execute, result_path
+        from nb201.train.task import is_done
 
         if "://" in str(out_dir):
             raise ValueError(
@@ -262,7 +253,7 @@ class RayEngine:
         out.mkdir(parents=True, exist_ok=True)
         ray = _ray()
 
-        todo: list[Work] = []
+        todo: list[Task] = []
         seen: dict[str, int] = {}
         for spec in specs:
             rid = spec.run_id
@@ -270,12 +261,12 @@ class RayEngine:
                 seen[rid] += 1
                 continue
             seen[rid] = 1
-            if result_path(spec, out).exists():
-                yield execute(spec, out)  # a skip: returns before loading anything
+            if is_done(spec, out):  # a valid result: skipped (a torn one is left to the task)
+                yield RunOutcome(rid, "skipped", None, 0.0, str(spec.result_path(out)))
             else:
                 todo.append(spec)
         if not todo:
-            paths = {s.run_id: str(result_path(s, out)) for s in specs}
+            paths = {s.run_id: str(s.result_path(out)) for s in specs}
             for rid, n in seen.items():
                 for _ in range(n - 1):
                     yield RunOutcome(rid, "skipped", None, 0.0, paths[rid])
@@ -285,7 +276,7 @@ class RayEngine:
         self._check_fits()
         task = self._task()
         pending = iter(todo)
-        in_flight: dict[Any, Work] = {}
+        in_flight: dict[Any, Task] = {}
         finished: dict[str, RunOutcome] = {}
         try:
             while True:
@@ -320,7 +311,7 @@ class RayEngine:
                 else:
                     yield RunOutcome(rid, "skipped", None, 0.0, first.path)
 
-    def _collect(self, ray, ref, spec: Work) -> RunOutcome:
+    def _collect(self, ray, ref, spec: Task) -> RunOutcome:
         """The task's outcome: `failed` for an expected failure (see `is_expected_failure`) or
         workers that kept dying; a bug in the run is raised."""
         try:
@@ -342,22 +333,12 @@ class RayEngine:
         if outcome.status == "skipped":
             # The record did not exist when this task was submitted, so an earlier attempt
             # of it (killed after writing the record, then retried) or another driver wrote
-            # it during this sweep: report the run's result, not "done before". A task other
-            # than training writes its file only on success.
-            outcome = self._from_record(outcome) if _is_run(spec) else _finished(outcome)
+            # it during this sweep: report the task's result (the record's status for a
+            # training run), not "done before".
+            from nb201.train.task import finished_outcome
+
+            outcome = finished_outcome(spec, outcome.path) or outcome
         return outcome
-
-    @staticmethod
-    def _from_record(outcome: RunOutcome) -> RunOutcome:
-        from nb201.train.records import read_record
-
-        try:
-            rec = read_record(outcome.path)
-        except (FileNotFoundError, ValueError):
-            return outcome
-        failure = rec.get("failure")
-        reason = None if not failure else f"epoch {failure.get('epoch')}: {failure.get('reason')}"
-        return RunOutcome(outcome.run_id, rec.get("status", "ok"), reason, 0.0, outcome.path)
 
     def _await_visible(self, path: Path) -> None:
         """A record a worker wrote must be visible here, else out_dir is not shared."""

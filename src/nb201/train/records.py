@@ -9,39 +9,41 @@ Layout under a sweep's `out_dir`:
                          record is written
 
     ckpt/<run_id>.lock   held (flock) while a process trains the run, so two sweeps on
-                         one folder never train the same run at once
-    rejected/<run_id>.json  a record that failed validation (torn by a copy, edited, ...),
-                         moved aside with `<run_id>.reason.txt` so the run is retrained
+                         one folder never train the same run at once (`nb201.train.task`)
+    rejected/<run_id>.json  a record that failed validation (torn by a copy, edited, another
+                         run's, ...), moved aside with `<run_id>.reason.txt` so the run is
+                         retrained (`nb201.train.task`)
 
 Every file is written through `nb201.fsutil.atomic_write` (temp file + `os.replace`), so a
 killed process leaves either the old file or the new one, never a torn one; a record can
 still arrive torn or edited by other means (a partial copy, a sync), so every reader
-validates it (`validate_record`) before trusting it.
+validates it (`validate_record`; the run that asks for it checks it against its spec,
+`RunSpec.check_result`) before trusting it.
 
 Checkpoints are loaded with `torch.load(weights_only=True)`: a checkpoint in a shared
 folder is data, never code. One that cannot be read, or does not fit its run, is
-discarded with a warning and the run restarts from epoch 0.
+moved to `rejected/` with a warning and the run restarts from epoch 0. Training and search
+checkpoints share this code (`schema` tells them apart); `nb201.train.task.resume` adds the
+guards on their contents.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import os
 import warnings
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from nb201.fsutil import atomic_write, atomic_write_json, atomic_write_text, file_lock
+from nb201.fsutil import atomic_write, atomic_write_json, move_aside
 from nb201.validation import RECORD_SCHEMA as SCHEMA
 from nb201.validation import STATUSES, validate_record  # noqa: F401 - re-exported
 
 CKPT_SCHEMA = "nb201.ckpt/1"
-REJECTED = "rejected"
+CKPT_DIR = "ckpt"  # checkpoints and task locks
 
 
 def record_path(out_dir: str | Path, run_id: str) -> Path:
@@ -53,7 +55,8 @@ def weights_path(out_dir: str | Path, run_id: str) -> Path:
 
 
 def checkpoint_path(out_dir: str | Path, run_id: str) -> Path:
-    return Path(out_dir) / "ckpt" / f"{run_id}.pt"
+    """`ckpt/<run_id>.pt`, the state after the last finished epoch (runs and searches alike)."""
+    return Path(out_dir) / CKPT_DIR / f"{run_id}.pt"
 
 
 def write_record(out_dir: str | Path, record: dict[str, Any]) -> Path:
@@ -133,47 +136,6 @@ def select_records(
     return out
 
 
-def record_is_done(out_dir: str | Path, run_id: str) -> bool:
-    """Whether `out_dir` holds a valid record of `run_id`. An invalid one (torn by a copy,
-    edited) is moved aside to `rejected/` with its reason, so the run is retrained rather
-    than counted as done."""
-    path = record_path(out_dir, run_id)
-    if not path.exists():
-        return False
-    try:
-        rec = read_record(path)
-        validate_record(rec)
-        if rec["run_id"] != run_id:
-            raise ValueError(f"it holds run {rec['run_id']!r}, not {run_id!r}")
-    except ValueError as exc:
-        reject_record(path, str(exc))
-        return False
-    return True
-
-
-def reject_record(path: str | Path, reason: str) -> Path:
-    """Move an invalid record to `<out_dir>/rejected/` beside a `.reason.txt`; never delete it."""
-    path = Path(path)
-    dest_dir = path.parent / REJECTED
-    dest_dir.mkdir(exist_ok=True)
-    dest = dest_dir / path.name
-    atomic_write_text(dest.with_suffix(".reason.txt"), f"{reason}\n")
-    os.replace(path, dest)
-    warnings.warn(f"run record {path} is invalid ({reason}); moved it to {dest} to retrain it.", stacklevel=2)
-    return dest
-
-
-@contextlib.contextmanager
-def run_lock(out_dir: str | Path, run_id: str, timeout: float | None = None) -> Iterator[None]:
-    """Hold `ckpt/<run_id>.lock` while training a run: a second sweep on the same folder
-    waits here instead of training the run again, then finds its record and skips it."""
-    lock = Path(out_dir) / "ckpt" / f"{run_id}.lock"
-    with file_lock(lock, timeout=timeout, remove=True, what=f"run {run_id}"):
-        yield
-    with contextlib.suppress(OSError):
-        lock.parent.rmdir()  # only when empty: no other run is in progress or resumable
-
-
 def save_checkpoint(path: str | Path, state: dict[str, Any], schema: str = CKPT_SCHEMA) -> Path:
     """Write an epoch checkpoint atomically (torch.save into memory, then one atomic write).
 
@@ -211,9 +173,15 @@ def load_checkpoint(path: str | Path, run_id: str, schema: str = CKPT_SCHEMA) ->
 
 
 def discard_checkpoint(path: str | Path, reason: str) -> None:
-    """Delete an unusable checkpoint with a warning naming it; the run restarts from epoch 0."""
-    warnings.warn(f"discarding checkpoint {path}: {reason}; the run restarts from epoch 0.", stacklevel=2)
-    Path(path).unlink(missing_ok=True)
+    """Move an unusable checkpoint to `<out_dir>/rejected/` (with its reason; never deleted,
+    hours of a long search may be in it), with a warning naming it; the run restarts from
+    epoch 0."""
+    path = Path(path)
+    dest = move_aside(path, reason, path.parent.parent / "rejected") if path.exists() else None
+    warnings.warn(
+        f"discarding checkpoint {path}: {reason}; the run restarts from epoch 0 (the file is kept: {dest}).",
+        stacklevel=2,
+    )
     return None
 
 

@@ -17,20 +17,22 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from nb201.pipeline.reports import progress_options
+from nb201.config import TrainConfig
 from nb201.space import Arch
-from nb201.train import loop, records
-from nb201.train.config import RunSpec, dataset_for_split, load_preset, resolve_config
+from nb201.train import loop, records, task
+from nb201.train.config import dataset_for_split, load_preset
 from nb201.train.engine import Engine, LocalEngine
 from nb201.train.outcome import RunOutcome
 from nb201.train.run import arch_cost
+from nb201.train.spec import RunSpec
+from nb201.util import progress_options
 
 
 @dataclass
@@ -117,13 +119,18 @@ def make_engine(engine: str | Engine, options: dict[str, Any] | None) -> Engine:
 
 
 def share_record(rep_path: str | Path, member: RunSpec, out_dir: str | Path, device: str = "cpu") -> Path:
-    """Write `member`'s record from its representative's (dedup), and list it there."""
+    """Write `member`'s record from its representative's (dedup), and list it there.
+
+    The member's record is written under its own lock and checked as its reader will check
+    it (`nb201.train.task.write_result`); the representative's is rewritten under its lock."""
     rep = records.read_record(rep_path)
-    arch = member.arch_obj
+    records.validate_record(rep)
+    arch = member.arch
     rec = copy.deepcopy(rep)
     rec.update(
         run_id=member.run_id,
         spec=member.to_record(),
+        config=member.config_dict(),
         arch_index=arch.index,
         represents=None,
         shared_from=rep["run_id"],
@@ -131,9 +138,15 @@ def share_record(rep_path: str | Path, member: RunSpec, out_dir: str | Path, dev
     )
     data = rep["data"]
     rec["cost"] = arch_cost(arch, tuple(data["input_shape"]), data["num_classes"], member.config, device)
-    path = records.write_record(out_dir, rec)
-    rep["represents"] = sorted(set(rep.get("represents") or [rep["spec"]["arch"]]) | {member.arch})
-    records.write_record(out_dir, rep)
+    with task.task_lock(out_dir, member.run_id):
+        reason = task.check(member, member.result_path(out_dir))[1]
+        if reason is not None:  # a torn or foreign file in its place: moved aside, not overwritten
+            task.reject(member.result_path(out_dir), reason, "run record")
+        path = task.write_result(member, out_dir, rec)
+    with task.task_lock(out_dir, rep["run_id"]):
+        rep = records.read_record(rep_path)  # again, under the lock: another member may have joined
+        rep["represents"] = sorted(set(rep.get("represents") or [rep["spec"]["arch"]]) | {str(arch)})
+        records.write_record(out_dir, rep)
     return path
 
 
@@ -166,17 +179,20 @@ def sweep(
     """
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
-    seed_list, arch_list, pairs = _checked_inputs(archs, datasets, preset, seeds, fidelity, data_root)
-    runner = make_engine(engine, engine_options)
+    seed_list, arch_list, pairs = _checked_names(archs, datasets, preset, seeds)
 
     def spec(a: Arch, dataset: str, split: str, seed: int) -> RunSpec:
-        return RunSpec(str(a), dataset, split, preset, seed, dict(fidelity or {}), data_root, save_weights)
+        return RunSpec(a, dataset, split, preset, seed, dict(fidelity or {}), data_root, save_weights)
 
-    to_run, members_of = _plan_runs(arch_list, pairs, seed_list, _representatives(arch_list, dedup), spec)
-    summary = SweepSummary(total=len(arch_list) * len(pairs) * len(seed_list), out_dir=str(out_dir))
+    # every spec resolves its preset once, here; then the data is checked with their config
+    specs = {(a, d, sp, s): spec(a, d, sp, s) for d, sp in pairs for s in seed_list for a in arch_list}
+    _check_data(pairs, data_root, next(iter(specs.values())).config)
+    runner = make_engine(engine, engine_options)
+    to_run, members_of = _plan_runs(specs, _representatives(arch_list, dedup))
+    summary = SweepSummary(total=len(specs), out_dir=str(out_dir))
     resources = getattr(runner, "task_resources", None)
     gpus_per_run = float(resources().get("GPU", 0.0)) if callable(resources) else 0.0
-    arch_by_id = {s.run_id: s.arch for s in to_run}
+    arch_by_id = {s.run_id: str(s.arch) for s in to_run}
     cpu_seconds = gpu_seconds = 0.0
     bar = tqdm(
         total=summary.total,
@@ -204,31 +220,30 @@ def sweep(
     return summary
 
 
-def _checked_inputs(
+def _checked_names(
     archs: Iterable[Arch | str | int],
     datasets: str | Iterable[str | tuple[str, str]],
     preset: str,
     seeds: int | Sequence[int] | None,
-    fidelity: dict[str, Any] | None,
-    data_root: str | None,
 ) -> tuple[list[int], list[Arch], list[tuple[str, str]]]:
-    """Seeds, archs and (dataset, split) pairs of a sweep, after every check that can fail
-    before compute is spent (preset, knobs, dataset files, split names)."""
+    """Seeds, archs and (dataset, split) pairs of a sweep, checked before any spec is built."""
     seed_list = list(
         load_preset(preset)["seeds"] if seeds is None else ([seeds] if isinstance(seeds, int) else seeds)
     )
     if not seed_list:
         raise ValueError(f"no seeds: preset {preset!r} lists none; pass seeds=[777] or similar.")
-    config = resolve_config(preset, fidelity)  # raises on unknown preset / knob
     arch_list = list(dict.fromkeys(Arch.coerce(a) for a in archs))
     if not arch_list:
         raise ValueError("no architectures given; pass e.g. archs=nb201.space.sample(30, seed=0).")
-    pairs = _as_pairs(datasets)
-    for dataset, split in pairs:  # fail now on a missing file or an unknown split
+    return seed_list, arch_list, _as_pairs(datasets)
+
+
+def _check_data(pairs: list[tuple[str, str]], data_root: str | None, config: TrainConfig) -> None:
+    """Fail now, before compute is spent, on a missing file or an unknown split."""
+    for dataset, split in pairs:
         loop.prepare(
-            dataset, split, data_root, config["train_fraction"], config["eval_fraction"], config["image_size"]
+            dataset, split, data_root, config.train_fraction, config.eval_fraction, config.image_size
         )
-    return seed_list, arch_list, pairs
 
 
 def _representatives(arch_list: list[Arch], dedup: bool) -> dict[Arch, Arch]:
@@ -248,23 +263,16 @@ def _representatives(arch_list: list[Arch], dedup: bool) -> dict[Arch, Arch]:
 
 
 def _plan_runs(
-    arch_list: list[Arch],
-    pairs: list[tuple[str, str]],
-    seed_list: list[int],
-    rep_of: dict[Arch, Arch],
-    spec: Callable[[Arch, str, str, int], RunSpec],
+    specs: dict[tuple[Arch, str, str, int], RunSpec], rep_of: dict[Arch, Arch]
 ) -> tuple[list[RunSpec], dict[str, list[RunSpec]]]:
     """The runs to train, and for each representative's run id the member runs it stands for."""
     to_run: list[RunSpec] = []
     members_of: dict[str, list[RunSpec]] = {}
-    for dataset, split in pairs:
-        for seed in seed_list:
-            for a in arch_list:
-                s = spec(a, dataset, split, seed)
-                if rep_of[a] == a:
-                    to_run.append(s)
-                else:
-                    members_of.setdefault(spec(rep_of[a], dataset, split, seed).run_id, []).append(s)
+    for (a, dataset, split, seed), s in specs.items():
+        if rep_of[a] == a:
+            to_run.append(s)
+        else:
+            members_of.setdefault(specs[rep_of[a], dataset, split, seed].run_id, []).append(s)
     return to_run, members_of
 
 
@@ -282,15 +290,15 @@ def _count(summary: SweepSummary, outcome: RunOutcome, arch: str) -> None:
 
 def _share(summary: SweepSummary, outcome: RunOutcome, member: RunSpec, out_dir: Path) -> None:
     """Give `member` its record from its representative's `outcome` (dedup), and count it."""
-    if records.record_is_done(out_dir, member.run_id):
+    if task.is_done(member, out_dir):
         summary.skipped += 1
     elif not outcome.path:
         summary.failed.append(
-            (member.run_id, member.arch, f"representative {outcome.run_id} failed: {outcome.reason}")
+            (member.run_id, str(member.arch), f"representative {outcome.run_id} failed: {outcome.reason}")
         )
     else:
         share_record(outcome.path, member, out_dir)
         summary.shared += 1
         if outcome.status == "failed":
             reason = f"shared from {outcome.run_id}: {outcome.reason}"
-            summary.failed.append((member.run_id, member.arch, reason))
+            summary.failed.append((member.run_id, str(member.arch), reason))

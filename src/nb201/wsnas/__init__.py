@@ -9,11 +9,20 @@ from nb201.wsnas.config import (
     METHODS,
     SEARCH_KNOBS,
     SearchSpec,
+    chosen_methods,
     load_search_preset,
     resolve_search_config,
     search_preset_names,
 )
-from nb201.wsnas.methods import METHOD_CLASSES, Controller, gumbel_hard, make_method, unrolled_alpha_grad
+from nb201.wsnas.methods import (
+    METHOD_CLASSES,
+    Controller,
+    Method,
+    gumbel_hard,
+    make_method,
+    register_method,
+    unrolled_alpha_grad,
+)
 from nb201.wsnas.run import SearchTask, load_search_records, read_search_record, run_search, run_searches
 
 __all__ = [
@@ -23,11 +32,14 @@ __all__ = [
     "Controller",
     "SearchSpec",
     "SearchTask",
+    "Method",
+    "chosen_methods",
     "gumbel_hard",
     "load_search_preset",
     "load_search_records",
     "make_method",
     "read_search_record",
+    "register_method",
     "resolve_search_config",
     "run_search",
     "run_searches",

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from nb201.benchmark import Benchmark
+from nb201.names import eval_metrics, set_of
 from nb201.space import OPS, Arch
 
 # The paper's results as later papers quote them (CIFAR-10 valid / test, CIFAR-100 test,
@@ -75,7 +76,7 @@ def plan(records: Sequence[dict[str, Any]], have: Iterable[int], max_new: int) -
 def lookup(bench: Benchmark, archs: Sequence[Arch], split: str, hp: str) -> pd.DataFrame:
     """Final-epoch accuracy of every arch the benchmark holds (mean over its seeds)."""
     have = set(bench.indexes(split, hp).tolist())
-    sets = [m for m in bench.metric_names(split, hp) if m.endswith("-accuracy") and not m.startswith("train")]
+    sets = eval_metrics(bench.metric_names(split, hp))
     rows = []
     for a in dict.fromkeys(archs):
         row: dict[str, Any] = {"arch_index": a.index, "arch": str(a), "in_benchmark": a.index in have}
@@ -237,7 +238,7 @@ def side_by_side(
     `final` is `search_table` joined with the archs' measured accuracies."""
     by_method = final.groupby("method", sort=False)
     ours = by_method[acc_sets].agg(mean_std)
-    ours.columns = [f"ours {split} {c.removesuffix('-accuracy')}" for c in ours.columns]
+    ours.columns = [f"ours {split} {set_of(c)}" for c in ours.columns]
     ours[SKIP_EDGES] = by_method["final arch"].agg(lambda s: np.mean([a.count("skip_connect") for a in s]))
     label = f"ours: percentile of {ref_metric} among the benchmark's {len(reference_values)} archs"
     ours[label] = percentile_in(by_method[ref_metric].mean(), reference_values)

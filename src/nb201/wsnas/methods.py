@@ -156,15 +156,38 @@ class Controller(nn.Module):
         return torch.stack(logps).sum(0), torch.stack(ents).sum(0), torch.stack(ids, dim=1)
 
 
+METHOD_CLASSES: dict[str, type[Method]] = {}  # name -> class, in registration order
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    """Class decorator: make `cls` a weight-sharing method, searchable by `cls.name` in every
+    preset (whose `[common]` table applies; a `[<name>]` table is optional) and notebook 06.
+    Registering another class under a taken name raises: one name, one algorithm."""
+    if not (isinstance(cls, type) and issubclass(cls, Method)) or not cls.name:
+        raise TypeError(f"{cls!r}: register a `Method` subclass that sets `name`.")
+    old = METHOD_CLASSES.get(cls.name)
+    if old is not None and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
+        raise ValueError(f"method {cls.name!r} is registered already ({old.__module__}.{old.__qualname__}).")
+    METHOD_CLASSES[cls.name] = cls
+    return cls
+
+
 def _hits(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (logits.argmax(dim=1) == y).sum()
 
 
 class Method:
-    """Base: the supernet, its weight optimizer, and the steps every method shares."""
+    """Base: the supernet, its weight optimizer, and the steps every method shares.
+
+    A method is a subclass registered with `@register_method`: its `name`, whether it
+    learns `alpha`, its `step` (and optionally `end_epoch`, `derive`, `distribution`) and,
+    when it has knobs of its own, `knobs`: a frozen dataclass of `nb201.config.knob` fields
+    with defaults (set in a preset's `[<name>]` table or an override; shared knobs are
+    `nb201.config.SearchConfig`'s)."""
 
     name = ""
     has_alpha = False
+    knobs: type | None = None
 
     def __init__(self, net: Supernet, config: dict[str, Any], generator: torch.Generator) -> None:
         self.net, self.config, self.g = net, config, generator
@@ -267,6 +290,7 @@ class Method:
             self.a_optimizer.load_state_dict(state["a_optimizer"])
 
 
+@register_method
 class RSPS(Method):
     name = "rsps"
 
@@ -284,6 +308,7 @@ class RSPS(Method):
         return np.full((NUM_EDGES, NUM_OPS), 1.0 / NUM_OPS)
 
 
+@register_method
 class DartsV1(Method):
     name, has_alpha = "darts-v1", True
 
@@ -296,6 +321,7 @@ class DartsV1(Method):
         return self.mixture(x)
 
 
+@register_method
 class DartsV2(DartsV1):
     name = "darts-v2"
 
@@ -310,6 +336,7 @@ class DartsV2(DartsV1):
         return self.weight_step(train, lambda x: self.mixture(x, detach=True))
 
 
+@register_method
 class GDAS(Method):
     name, has_alpha = "gdas", True
 
@@ -331,6 +358,7 @@ class GDAS(Method):
         return self.net(x, arch=self.argmax_arch())
 
 
+@register_method
 class SETN(Method):
     name, has_alpha = "setn", True
 
@@ -351,6 +379,7 @@ class SETN(Method):
         return self.best_of([ids[i].tolist() for i in top], next_valid)
 
 
+@register_method
 class ENAS(Method):
     name = "enas"
 
@@ -436,14 +465,19 @@ def _all_ids() -> np.ndarray:
     return _IDS
 
 
-METHOD_CLASSES: dict[str, type[Method]] = {m.name: m for m in (RSPS, DartsV1, DartsV2, GDAS, SETN, ENAS)}
+def method_class(name: str) -> type[Method]:
+    """The registered method `name`; a clear error naming the registered ones otherwise."""
+    if name not in METHOD_CLASSES:
+        raise ValueError(
+            f"unknown method {name!r}; choose one of {list(METHOD_CLASSES)} "
+            "(or register one: `@nb201.wsnas.register_method` on a `Method` subclass)."
+        )
+    return METHOD_CLASSES[name]
 
 
 def make_method(name: str, net: Supernet, config: dict[str, Any], generator: torch.Generator) -> Method:
     """The method `name` around `net`."""
-    if name not in METHOD_CLASSES:
-        raise ValueError(f"unknown method {name!r}; choose one of {sorted(METHOD_CLASSES)}.")
-    return METHOD_CLASSES[name](net, config, generator)
+    return method_class(name)(net, config, generator)
 
 
 __all__ = [
@@ -453,5 +487,7 @@ __all__ = [
     "METHOD_CLASSES",
     "gumbel_hard",
     "make_method",
+    "method_class",
+    "register_method",
     "unrolled_alpha_grad",
 ]

@@ -5,9 +5,16 @@ generator): the train half of a `*-valid` split trains the weights, its valid ha
 (`x-valid`, drawn from the training images) trains the architecture and scores
 candidates, a random valid batch per step with training augmentation, as the original.
 
-Layout under `out_dir`: `<run_id>.json` (schema `nb201.search/1`, written atomically, its
-presence means done) and `ckpt/<run_id>.pt` (the state after the last finished epoch;
-tensors and plain containers only, read with `torch.load(weights_only=True)`).
+Layout under `out_dir`: `<run_id>.json` (schema `nb201.search/1`, written atomically; a
+valid one means done) and `ckpt/<run_id>.pt` (the state after the last finished epoch;
+tensors and plain containers only, read with `torch.load(weights_only=True)`). A search is a
+task of the kernel (`nb201.train.task`, as `SearchTask`): one lock per search, so two
+processes never train one search twice; a record is checked against the spec that asks for
+it (run id, method, dataset, split, preset, seed, config; every epoch numbered in order with
+finite values in range and an arch string equal to its index; `final` equal to the last
+epoch's) and a torn or foreign one is moved to `rejected/` and the search re-run; a
+checkpoint must belong to the search and hold an ordered prefix of its epochs, else it is
+discarded and the search starts from epoch 0.
 """
 
 from __future__ import annotations
@@ -15,47 +22,40 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 
 from nb201 import data as nbdata
+from nb201.config import SearchConfig
 from nb201.envinfo import env_info
-from nb201.fsutil import atomic_write_json
 from nb201.space import EDGES, OPS
-from nb201.train import loop
+from nb201.train import loop, records, task
 from nb201.train.outcome import RunOutcome
-from nb201.train.records import load_checkpoint, progress_state, save_checkpoint
 from nb201.train.run import _torch_settings
 from nb201.util import utc_stamp
 from nb201.wsnas.config import SearchSpec
 from nb201.wsnas.methods import Method, make_method
+from nb201.wsnas.records import SEARCH_SCHEMA, check_search_record, check_search_rows
 from nb201.wsnas.supernet import Supernet, ids_to_arch
 
-SEARCH_SCHEMA = "nb201.search/1"
 _CKPT_SCHEMA = "nb201.search-ckpt/1"
 
 
-def record_path(out_dir: str | Path, run_id: str) -> Path:
-    return Path(out_dir) / f"{run_id}.json"
-
-
-def checkpoint_path(out_dir: str | Path, run_id: str) -> Path:
-    return Path(out_dir) / "ckpt" / f"{run_id}.pt"
-
-
-def prepare_search_data(spec: SearchSpec, config: dict[str, Any]) -> loop.Prepared:
+def prepare_search_data(spec: SearchSpec) -> loop.Prepared:
     """Load the split; raise (before anything is written) when it has no valid half."""
+    config = spec.config
     prepared = loop.prepare(
         spec.dataset,
         spec.split,
         spec.data_root,
-        config["train_fraction"],
-        config["valid_fraction"],
-        config["image_size"],
+        config.train_fraction,
+        config.valid_fraction,
+        config.image_size,
     )
     data = loop._load(spec.dataset, spec.data_root)
     pool = nbdata.get_split(data, spec.split).evals.get("x-valid", ("", None))[0]
@@ -71,29 +71,29 @@ def prepare_search_data(spec: SearchSpec, config: dict[str, Any]) -> loop.Prepar
 class _Data:
     """Train batches in a seeded permutation; random valid batches on demand."""
 
-    def __init__(self, prepared: loop.Prepared, config: dict[str, Any], g: torch.Generator) -> None:
+    def __init__(self, prepared: loop.Prepared, config: SearchConfig, g: torch.Generator) -> None:
         self.p, self.c, self.g = prepared, config, g
         self.vx, self.vy = prepared.evals["x-valid"]
         pad = prepared.input_shape[1] // 8
         self.augment = nbdata.Augment(prepared.mean, prepared.std, pad=pad)
 
     def train_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n, b = self.p.train_x.shape[0], self.c["batch_size"]
+        n, b = self.p.train_x.shape[0], self.c.batch_size
         perm = torch.randperm(n, generator=self.g)
         steps = math.ceil(n / b)
-        if self.c["steps_per_epoch"]:
-            steps = min(steps, self.c["steps_per_epoch"])
+        if self.c.steps_per_epoch:
+            steps = min(steps, self.c.steps_per_epoch)
         for s in range(steps):
             idx = perm[s * b : (s + 1) * b]
             yield self.augment(self.p.train_x[idx], self.g), self.p.train_y[idx]
 
     def next_valid(self, size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """A random valid batch of `size` images (default `valid_batch_size`, for scoring)."""
-        idx = torch.randint(self.vx.shape[0], (size or self.c["valid_batch_size"],), generator=self.g)
+        idx = torch.randint(self.vx.shape[0], (size or self.c.valid_batch_size,), generator=self.g)
         return self.augment(self.vx[idx], self.g), self.vy[idx]
 
     def eval_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        b, limit, total = self.c["valid_batch_size"], self.c["eval_batches"], self.vx.shape[0]
+        b, limit, total = self.c.valid_batch_size, self.c.eval_batches, self.vx.shape[0]
         n = total if not limit else min(total, limit * b)
         # a subset is a fixed random one: the valid half is stored class by class, so its first
         # images would all be of one class (and the run's generator is left untouched)
@@ -107,17 +107,17 @@ class _Data:
             yield self.augment.normalize(self.vx[part]), self.vy[part]
 
 
-def _lr(epoch: int, config: dict[str, Any]) -> float:
+def _lr(epoch: int, config: SearchConfig) -> float:
     """Cosine from lr to eta_min, stepped per epoch; with `lr_period`, restarting every period."""
-    period = config["lr_period"] or config["epochs"]
+    period = config.lr_period or config.epochs
     t = epoch % period
-    return config["eta_min"] + (config["lr"] - config["eta_min"]) * (1 + math.cos(math.pi * t / period)) / 2
+    return config.eta_min + (config.lr - config.eta_min) * (1 + math.cos(math.pi * t / period)) / 2
 
 
 def _epoch(method: Method, data: _Data, epoch: int) -> dict[str, Any]:
     """Train one epoch, then evaluate and derive; the epoch's row of the record."""
     method.set_epoch(epoch)
-    lr = _lr(epoch, method.config)
+    lr = _lr(epoch, data.c)
     for group in method.w_optimizer.param_groups:
         group["lr"] = lr
     row: dict[str, Any] = {"epoch": epoch, "lr": lr}
@@ -156,61 +156,75 @@ def _epoch(method: Method, data: _Data, epoch: int) -> dict[str, Any]:
     return row
 
 
-def _build(
-    spec: SearchSpec, config: dict[str, Any], prepared: loop.Prepared
-) -> tuple[Method, torch.Generator]:
+def _build(spec: SearchSpec, prepared: loop.Prepared) -> tuple[Method, torch.Generator]:
+    config = spec.config
     g = torch.Generator().manual_seed(spec.seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
         net = Supernet(
             prepared.num_classes,
-            C=config["C"],
-            N=config["N"],
+            C=config.C,
+            N=config.N,
             in_channels=prepared.input_shape[0],
-            track_running_stats=config["track_running_stats"],
+            track_running_stats=config.track_running_stats,
         )
-        method = make_method(spec.method, net, config, g)
+        method = make_method(spec.method, net, spec.config_dict(), g)
     return method, g
 
 
 def run_search(spec: SearchSpec, out_dir: str | Path, num_threads: int | None = None) -> dict[str, Any]:
-    """Run (or resume, or skip when its record exists) one search; returns its record.
+    """Run (or resume, or skip when a valid record exists) one search; returns its record.
 
     Bad settings raise before anything is written: unknown method or preset, a preset for
-    another method, bad knobs (epochs <= 0, inverted tau schedule), a split without a
-    valid half, missing data.
+    another method, bad knobs (epochs <= 0, inverted tau schedule) when the spec is built;
+    a split without a valid half, missing data here. A torn record, or one that is not this
+    search's, is moved to `rejected/` and the search re-run.
     """
+    search = SearchTask(spec)
+    task.execute(search, out_dir, num_threads=num_threads)
+    return task.load_result(search, out_dir)
+
+
+def _resume(
+    spec: SearchSpec, ckpt: Path, prepared: loop.Prepared
+) -> tuple[Method, torch.Generator, list, float, float]:
+    """The method and generator as they were after the last checkpointed epoch (or fresh)."""
+    method, g = _build(spec, prepared)
+
+    def restore(state: dict[str, Any]) -> None:
+        method.load_state_dict(state["method"])
+        g.set_state(state["generator"])
+
+    resumed = task.resume(ckpt, spec.run_id, _CKPT_SCHEMA, spec.config.epochs, check_search_rows, restore)
+    if resumed is None:  # discarded part-way through restoring: start from fresh objects
+        method, g = _build(spec, prepared)
+        resumed = [], 0.0, 0.0
+    return method, g, *resumed
+
+
+def _search_locked(spec: SearchSpec, out_dir: Path, num_threads: int | None) -> RunOutcome:
+    """Train the search and write its record; the kernel calls it holding the search's lock."""
     t0, c0 = time.perf_counter(), time.process_time()
-    out_dir = Path(out_dir)
-    config = spec.config
-    run_id = spec.run_id
-    path = record_path(out_dir, run_id)
-    if path.exists():
-        return read_search_record(path)
+    run_id, epochs_total = spec.run_id, spec.config.epochs
+    ckpt = records.checkpoint_path(out_dir, run_id)
     with _torch_settings(num_threads, deterministic=True):
-        prepared = prepare_search_data(spec, config)
-        method, g = _build(spec, config, prepared)
-        data = _Data(prepared, config, g)
-        ckpt = checkpoint_path(out_dir, run_id)
-        epochs: list[dict[str, Any]] = []
-        earlier = earlier_cpu = 0.0
-        state = load_checkpoint(ckpt, run_id, _CKPT_SCHEMA)
-        if state is not None:
-            method.load_state_dict(state["method"])
-            g.set_state(state["generator"])
-            epochs, earlier, earlier_cpu = list(state["epochs"]), state["seconds"], state["cpu_seconds"]
-        for epoch in range(len(epochs), config["epochs"]):
+        prepared = prepare_search_data(spec)
+        method, g, epochs, earlier, earlier_cpu = _resume(spec, ckpt, prepared)
+        data = _Data(prepared, spec.config, g)
+        for epoch in range(len(epochs), epochs_total):
             epochs.append(_epoch(method, data, epoch))
-            if epoch + 1 < config["epochs"]:
+            if epoch + 1 < epochs_total:
                 state = {"method": method.state_dict(), "generator": g.get_state()}
                 spent = (earlier + time.perf_counter() - t0, earlier_cpu + time.process_time() - c0)
-                save_checkpoint(ckpt, progress_state(run_id, epochs, *spent) | state, _CKPT_SCHEMA)
+                records.save_checkpoint(
+                    ckpt, records.progress_state(run_id, epochs, *spent) | state, _CKPT_SCHEMA
+                )
         record = {
             "schema": SEARCH_SCHEMA,
             "run_id": run_id,
             "status": "ok",
             "spec": spec.to_record(),
-            "config": config,
+            "config": spec.config_dict(),
             "data": prepared.summary(),
             "ops": list(OPS),
             "edges": [list(e) for e in EDGES],
@@ -221,38 +235,37 @@ def run_search(spec: SearchSpec, out_dir: str | Path, num_threads: int | None = 
             "cpu_time": earlier_cpu + time.process_time() - c0,
             "finished_at": utc_stamp(),
         }
-        atomic_write_json(path, record, indent=1, allow_nan=False)
+        path = task.write_result(SearchTask(spec), out_dir, record)
     ckpt.unlink(missing_ok=True)
-    return record
+    return RunOutcome(run_id, "ok", None, time.perf_counter() - t0, str(path), time.process_time() - c0)
 
 
 @dataclasses.dataclass(frozen=True)
 class SearchTask:
-    """One search as an engine task (`nb201.train.engine.Task`), so searches run on the
+    """One search as a task of the kernel (`nb201.train.task`), so searches run on the
     sweep's engines (in process, or fanned out over a Ray cluster) with the same rules as
-    training runs: the record is the one result file, present means done, an expected
-    failure (out of memory, a missing file) is a `failed` outcome, a bug raises."""
+    training runs: the record is the one result file, a valid one means done, one process
+    runs a search at a time, an expected failure (out of memory, a missing file) is a
+    `failed` outcome, a bug raises. Searches run on the CPU (an engine's device is unused)."""
 
     spec: SearchSpec
+    kind: ClassVar[str] = "search"
 
     @property
     def run_id(self) -> str:
         return self.spec.run_id
 
     def result_path(self, out_dir: str | Path) -> Path:
-        return record_path(out_dir, self.spec.run_id)
+        return records.record_path(out_dir, self.spec.run_id)
 
-    def run(
-        self, out_dir: str | Path, num_threads: int | None = None, device: str | None = None
-    ) -> RunOutcome:
-        path = self.result_path(out_dir)
-        if path.exists():
-            return RunOutcome(self.run_id, "skipped", None, 0.0, str(path))
-        wall, cpu = time.perf_counter(), time.process_time()
-        run_search(self.spec, out_dir, num_threads=num_threads)  # searches run on CPU (device unused)
-        return RunOutcome(
-            self.run_id, "ok", None, time.perf_counter() - wall, str(path), time.process_time() - cpu
-        )
+    def check_result(self, record: dict[str, Any]) -> None:
+        check_search_record(record, self.spec)
+
+    def compute(self, out_dir: Path, num_threads: int | None, device: str | None) -> RunOutcome:
+        return _search_locked(self.spec, out_dir, num_threads)
+
+    def finished(self, record: dict[str, Any], path: Path) -> RunOutcome:
+        return RunOutcome(self.run_id, "ok", None, 0.0, str(path))
 
 
 def run_searches(
@@ -274,8 +287,7 @@ def run_searches(
     out.mkdir(parents=True, exist_ok=True)
     here = str(Path.cwd())
     tasks = []
-    for spec in specs:
-        spec.config  # noqa: B018 - bad settings raise here, before any engine starts
+    for spec in specs:  # every spec was resolved and checked when it was built
         relative = spec.dataset.startswith("folder:") and not Path(spec.dataset[7:]).is_absolute()
         if spec.data_root is None and relative:  # a relative folder means the same on every node
             spec = dataclasses.replace(spec, data_root=here)
@@ -292,18 +304,30 @@ def run_searches(
             runner.close()
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(tasks)} searches failed (rerun to retry them): {failed}")
-    return [read_search_record(record_path(out, s.run_id)) for s in specs]
+    return [task.load_result(SearchTask(s), out) for s in specs]
 
 
 def read_search_record(path: str | Path) -> dict[str, Any]:
-    import json
-
-    rec = json.loads(Path(path).read_text())
-    if rec.get("schema") != SEARCH_SCHEMA:
-        raise ValueError(f"{path} is not a {SEARCH_SCHEMA} record (schema={rec.get('schema')!r}).")
-    return rec
+    """The search record at `path`, checked on its own (schema, epochs, arch strings equal
+    to their indices, finite values); ValueError naming the file otherwise. A search that
+    asks for its record checks it against its spec as well (`SearchTask.check_result`)."""
+    record = task.read_json(path)
+    if record is None:
+        raise FileNotFoundError(f"no search record at {path}; run the search with nb201.wsnas.run_search.")
+    try:
+        check_search_record(record)
+    except ValueError as exc:
+        raise ValueError(f"search record {path} is invalid: {exc}") from None
+    return record
 
 
 def load_search_records(out_dir: str | Path) -> list[dict[str, Any]]:
-    """All finished search records in `out_dir`."""
-    return [read_search_record(p) for p in sorted(Path(out_dir).glob("*.json"))]
+    """All valid finished search records in `out_dir`; an invalid one is skipped with a
+    warning naming the file and the reason (the next run of its search moves it aside)."""
+    out = []
+    for p in sorted(Path(out_dir).glob("*.json")):
+        try:
+            out.append(read_search_record(p))
+        except ValueError as exc:
+            warnings.warn(f"skipping {exc}", stacklevel=2)
+    return out

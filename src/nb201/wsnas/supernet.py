@@ -215,10 +215,6 @@ class Supernet(Network):
             h = cell(h) if isinstance(cell, ResidualReduction) else cell(h, weights, ops)
         return self.head(h)
 
-    def weights_parameters(self) -> list[nn.Parameter]:
-        """All network weights (what the weight optimizer trains; the alphas live outside)."""
-        return list(self.parameters())
-
 
 def arch_ids(arch: Arch | Sequence[int] | torch.Tensor | str) -> list[int]:
     """Six op ids (in `EDGES` order) from an Arch, its string, or ids."""

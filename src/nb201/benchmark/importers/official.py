@@ -41,6 +41,7 @@ from nb201.benchmark.importers.sources import (
     table_jobs,
 )
 from nb201.benchmark.store.format import write_benchmark
+from nb201.names import split_base
 
 __all__ = ["ImportFormatError", "detect_kind", "import_official"]
 
@@ -184,7 +185,7 @@ def import_official(
     if progress:
         from tqdm import tqdm
 
-        from nb201.pipeline.reports import progress_options
+        from nb201.util import progress_options
 
         items = tqdm(items, total=total, desc=f"reading {path.name}", unit="arch", **progress_options())
     groups: dict[tuple[str, str], _Group] = {}
@@ -223,6 +224,6 @@ def _write_group(out: str | Path, dataset: str, hp: str, g: _Group, meta: dict[s
         values=values,
         present=present,
         costs=costs,
-        dataset=dataset.removesuffix("-valid"),
+        dataset=split_base(dataset),
         meta=meta,
     )

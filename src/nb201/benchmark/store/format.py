@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nb201.fsutil import fsync_dir, fsync_tree, replace_dir
+from nb201.names import describe_roles, original_roles, parse_metric, running_sum, sets_of, unit
 from nb201.space import NUM_ARCHS, Arch
 from nb201.util import json_default, sha256_file, utc_stamp
 
@@ -68,8 +69,6 @@ DATA, ARCHS, PRESENT, COSTS, TABLE, META = (
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "nb201.manifest/1"
 HASH_AT_OPEN = 16 << 20  # data.npy up to 16 MiB is hashed on every open (a few ms)
-TIME_SUFFIX = "-time"
-ALL_TIME_SUFFIX = "-all-time"
 COST_COLUMNS = ("flops", "params", "latency")
 
 # What each eval set of a split is, written into meta.json so a benchmark explains itself.
@@ -81,7 +80,6 @@ SET_DESCRIPTIONS = {
     "x-test": "the proposed test set: the other class-stratified half of the test set",
     "ori-test": "the original, whole test set",
 }
-UNITS = {"loss": "mean cross entropy", "accuracy": "percent", "top5": "percent", "time": "seconds", "lr": "1"}
 
 
 class StoreError(ValueError):
@@ -103,33 +101,6 @@ def substore_name(split: str, hp: str) -> str:
                 "Rename it."
             )
     return f"{split}{SEP}{hp}"
-
-
-def metric_unit(metric: str) -> str:
-    return UNITS.get(metric.rsplit("-", 1)[-1], "unknown")
-
-
-def eval_sets_of(metrics: Sequence[str]) -> list[str]:
-    """Eval-set prefixes present among metric names (`x-valid-loss` -> `x-valid`)."""
-    out: list[str] = []
-    for m in metrics:
-        for s in ("train", "x-valid", "x-test", "ori-test"):
-            if m.startswith(s + "-") and s not in out:
-                out.append(s)
-    extra = sorted({m.rsplit("-", 1)[0] for m in metrics} - set(out) - {"lr"})
-    return out + [e for e in extra if not e.endswith("-all") and not e.endswith("-per")]
-
-
-def role_sets(split: str, metrics: Sequence[str]) -> dict[str, str]:
-    """Original-API role (`valid`/`test`/`valtest`) -> stored set name, for one split."""
-    have = {m.rsplit("-", 1)[0] for m in metrics if m.endswith("-accuracy")}
-    if split == "cifar10-valid" or split.endswith("-valid"):
-        roles = {"valid": "x-valid", "test": "ori-test"}
-    elif split == "cifar10":
-        roles = {"valid": "x-valid", "test": "ori-test"}  # x-valid is absent in real data
-    else:
-        roles = {"valid": "x-valid", "test": "x-test", "valtest": "ori-test"}
-    return {role: s for role, s in roles.items() if s in have}
 
 
 def _versions() -> dict[str, str]:
@@ -203,9 +174,9 @@ def write_benchmark(
     return final
 
 
-def running_sum_name(metric: str) -> str:
-    """`x-valid-time` -> `x-valid-all-time`: the derived running sum of a per-epoch time."""
-    return metric[: -len(TIME_SUFFIX)] + ALL_TIME_SUFFIX
+def _is_time(metric: str) -> bool:
+    """A per-epoch time (`<set>-time`), whose running sum the store derives."""
+    return parse_metric(metric).quantity == "time"
 
 
 @dataclass
@@ -237,14 +208,14 @@ def _plan(
     metrics = [str(m) for m in metrics]
     _check_inputs(name, arch_idx, seeds, metrics, values)
     order = np.argsort(arch_idx, kind="stable")
-    time_cols = [k for k, m in enumerate(metrics) if m.endswith(TIME_SUFFIX)]
+    time_cols = [k for k, m in enumerate(metrics) if _is_time(m)]
     return _Plan(
         order=order,
         archs=arch_idx[order],
         seeds=seeds,
         metrics=metrics,
         time_cols=time_cols,
-        all_metrics=metrics + [running_sum_name(metrics[k]) for k in time_cols],
+        all_metrics=metrics + [running_sum(metrics[k]) for k in time_cols],
         present=_present_of(values, present, len(seeds), chunk_archs)[order],
         num_epochs=values.shape[2],
     )
@@ -272,7 +243,7 @@ def _check_inputs(
         raise ValueError(f"duplicate metric names in {metrics}; each metric must appear once.")
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"duplicate seeds in {seeds}; each seed must appear once.")
-    bad = [m for m in metrics if m.endswith(ALL_TIME_SUFFIX)]
+    bad = [m for m in metrics if parse_metric(m).quantity == "all-time"]
     if bad:
         raise ValueError(
             f"metrics {bad} are derived (running sums) and written by the store; pass only '*-time'."
@@ -384,12 +355,10 @@ def _meta(
         "seeds": plan.seeds,
         "metrics": all_metrics,
         "base_metrics": metrics,
-        "derived_metrics": {
-            running_sum_name(metrics[k]): f"running sum of {metrics[k]}" for k in plan.time_cols
-        },
-        "units": {m: metric_unit(m) for m in all_metrics},
-        "eval_sets": {s: SET_DESCRIPTIONS.get(s, "custom eval set") for s in eval_sets_of(metrics)},
-        "original_api_keys": {f"{role}-*": f"{s}-*" for role, s in role_sets(split, metrics).items()},
+        "derived_metrics": {running_sum(metrics[k]): f"running sum of {metrics[k]}" for k in plan.time_cols},
+        "units": {m: unit(m) for m in all_metrics},
+        "eval_sets": {s: SET_DESCRIPTIONS.get(s, "custom eval set") for s in sets_of(metrics)},
+        "original_api_keys": describe_roles(original_roles(split, sets_of(metrics, "accuracy"))),
         "num_archs": shape[0],
         "num_epochs": shape[2],
         "num_runs": int(plan.present.sum()),
@@ -628,7 +597,7 @@ def _check_meta(folder: Path, meta: dict) -> tuple[int, int, int, int]:
     metrics, base, seeds = meta.get("metrics"), meta.get("base_metrics"), meta.get("seeds")
     if not isinstance(metrics, list) or len(metrics) != shape[3] or len(set(metrics)) != len(metrics):
         raise bad(f"{shape[3]} metric columns, but metrics lists {metrics!r}")
-    derived = [running_sum_name(m) for m in base or [] if m.endswith(TIME_SUFFIX)]
+    derived = [running_sum(m) for m in base or [] if _is_time(m)]
     if not isinstance(base, list) or metrics != base + derived:
         raise bad("metrics is not base_metrics followed by their running time sums")
     if not isinstance(seeds, list) or len(seeds) != shape[1] or len(set(seeds)) != len(seeds):

@@ -1,0 +1,102 @@
+"""The one-shot report's findings, worded from synthetic search records."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nb201.space import OPS, Arch
+from nb201.wsnas import findings as F
+
+NORMAL = ("nor_conv_3x3", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3", "nor_conv_3x3", "nor_conv_1x1")
+
+
+def _cell(skips: int) -> str:
+    return str(Arch(tuple(["skip_connect"] * skips + list(NORMAL[skips:]))))
+
+
+def _record(method: str, seed: int, skips_per_epoch: list[int], cpu: float = 360.0) -> dict:
+    epochs = [
+        {"epoch": e, "arch": _cell(k), "arch_index": Arch.from_string(_cell(k)).index}
+        for e, k in enumerate(skips_per_epoch)
+    ]
+    return {
+        "spec": {"method": method, "seed": seed},
+        "epochs": epochs,
+        "final": {"arch": epochs[-1]["arch"], "arch_index": epochs[-1]["arch_index"]},
+        "cpu_time": cpu,
+    }
+
+
+def test_a_collapse_is_found_with_its_epoch():
+    ramps = {777: [0, 1, 2, 3, 4, 5, 6, 6], 888: [0, 1, 2, 4, 5, 6, 6, 6], 999: [1, 2, 3, 3, 4, 6, 6, 6]}
+    records = [_record("darts-v1", s, k) for s, k in ramps.items()]
+    c = F.collapse(records, "darts-v1")
+    assert c.collapsed and c.final_share == 1.0
+    # mean share per epoch (1-based): 1/18, 4/18, 7/18, 10/18 > 0.5 at epoch 4
+    assert c.epoch == 4
+    assert c.seed_epochs == {777: 5, 888: 4, 999: 5}
+    text = F.describe_collapse(c)
+    assert text.startswith("DARTS-V1 collapses to skip_connect")
+    assert "passes one half at epoch 4 of 8 (per seed: 5, 4, 5)" in text and "all-skip" in text
+
+
+def test_no_collapse_is_worded_as_such():
+    records = [_record("darts-v2", s, [0, 1, 2, 1, 1]) for s in (777, 888, 999)]
+    c = F.collapse(records, "darts-v2")
+    assert not c.collapsed and c.epoch is None
+    text = F.describe_collapse(c)
+    assert text.startswith("DARTS-V2 does not collapse at this scale")
+    assert "peak 0.33 at epoch 3, final 0.17" in text
+
+
+def test_a_passing_but_recovering_share_is_not_a_collapse():
+    c = F.collapse([_record("darts-v1", 777, [0, 4, 4, 1])], "darts-v1")
+    assert not c.collapsed and c.epoch == 2
+    assert "does not stay collapsed" in F.describe_collapse(c)
+
+
+def test_method_table_keeps_fidelities_apart_and_ranks_the_quoted_numbers():
+    records = [_record(m, s, [0, 0]) for m in ("gdas", "darts-v1") for s in (777, 888, 999)]
+    est = {"gdas": 93.0, "darts-v1": 60.0}
+    lookup = {r["final"]["arch_index"]: r["spec"]["method"] for r in records}
+    # each method's final cell: a distinct arch per method is not needed; accuracy by method
+    final = F.final_table(records, {"cifar10 test": lambda i: 0.0})
+    final["cifar10 test"] = final["method"].map(est) + final["seed"].map({777: 0.1, 888: -0.1, 999: 0.0})
+    population = np.linspace(50, 95, 1001)
+    table = F.method_table(final, "cifar10 test", None, population)
+    assert list(table.index) == ["gdas", "darts-v1"]
+    assert table.loc["gdas", "cifar10 test (estimated)"] == "93.00 ± 0.10 (3 seeds)"
+    assert table.loc["gdas", "paper, quoted (%)"] == 93.61
+    assert table.loc["gdas", "paper percentile (same population)"] == pytest.approx(
+        100 * np.mean(population < 93.61)
+    )
+    assert lookup  # the records carry their final archs
+
+
+def test_best_method_and_seed_differences_choose_their_wording():
+    rows = []
+    for s, noise in zip((777, 888, 999), (0.3, -0.2, 0.1)):
+        rows += [
+            {"method": "gdas", "seed": s, "acc": 93.0 + noise},
+            {"method": "setn", "seed": s, "acc": 87.0 + noise},
+            {"method": "rsps", "seed": s, "acc": 93.0 - noise * 3},
+        ]
+    import pandas as pd
+
+    final = pd.DataFrame(rows)
+    best, lines, diffs = F.describe_best(final, "acc", "CIFAR-10 test accuracy (estimated)")
+    assert best == "gdas"
+    by = {d.b_name: d for d in diffs}
+    assert not by["SETN"].covers_zero and by["RSPS"].covers_zero
+    assert "clearly ahead of SETN and indistinguishable from RSPS" in lines[1]
+    assert any("GDAS and RSPS are indistinguishable" in line for line in lines)
+    assert OPS  # the space's ops are what the cells above are built from
+
+
+def test_archs_to_measure_puts_finals_first_and_skips_unreached_epochs():
+    records = [_record("gdas", 777, [0, 1, 2, 3]), _record("enas", 777, [5, 5, 5, 6])]
+    archs = F.archs_to_measure(records, epochs=(2, 4, 10))
+    finals = [Arch.from_string(_cell(3)), Arch.from_string(_cell(6))]
+    assert archs[:2] == finals
+    assert set(archs) == {Arch.from_string(_cell(k)) for k in (3, 6, 1, 5)}
