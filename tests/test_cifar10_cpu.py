@@ -17,8 +17,8 @@ from nb201.benchmark import Benchmark
 from nb201.benchmark.store import list_substores, open_substore
 from nb201.benchmark.store.aggregate import aggregate
 from nb201.fidelity.study import load_calibration
+from nb201.presets import load_preset
 from nb201.space import Arch
-from nb201.train.config import load_preset
 
 BENCH = REPO / "data" / "benchmarks" / "cifar10-cpu"
 RUNS = REPO / "data" / "cifar10-cpu" / "runs"

@@ -27,7 +27,7 @@ from nb201.config import (
 )
 from nb201.pipeline import load_profile, main, parse_override, profile_names, run_pipeline
 from nb201.pipeline.profiles import NOTEBOOK_PARAMS, NOTEBOOKS, Profile, notebook_defaults, resolve_params
-from nb201.train.config import KNOBS, load_preset, resolve_config
+from nb201.presets import KNOBS, load_preset, resolve_config
 from nb201.wsnas.config import SEARCH_KNOBS, load_search_preset, resolve_search_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -238,12 +238,12 @@ def test_presets_are_the_dataclass_fields() -> None:
 
 
 def test_preset_files_reject_unknown_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import nb201.train.config as train_config
+    import nb201.presets as presets
 
-    text = (train_config.PRESET_DIR / "digits-cheap.toml").read_text()
+    text = (presets.PRESET_DIR / "digits-cheap.toml").read_text()
     (tmp_path / "typo-seed.toml").write_text(text.replace("seeds = ", "seed = "))
     (tmp_path / "typo-epochs.toml").write_text(text.replace("epochs = 10", "epochs = 10.5"))
-    monkeypatch.setattr(train_config, "PRESET_DIR", tmp_path)
+    monkeypatch.setattr(presets, "PRESET_DIR", tmp_path)
     with pytest.raises(
         ConfigError, match=r"typo-seed.toml: seed: unknown parameter; known: description, provisional"
     ):

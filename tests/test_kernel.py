@@ -25,12 +25,12 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from nb201 import presets
 from nb201.benchmark import Benchmark
 from nb201.fidelity import proxies as P
 from nb201.fidelity.tables import load_table, lookup
 from nb201.space import Arch
 from nb201.train import RunSpec, records, sweep
-from nb201.train import config as presets
 from nb201.train import task as kernel
 from nb201.wsnas import SearchSpec, SearchTask, load_search_records, read_search_record, run_search
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
+from nb201.benchmark.store import derived_blocks
 from nb201.pipeline import run_pipeline
 
 SUB = REPO / "data" / "benchmarks" / "cifar10-cpu" / "cifar10-jpeg__cpu-cifar"
@@ -54,7 +55,7 @@ def test_ranking_notebook_scores_every_method_and_applies_the_choice(
     scored = s["zero_cost_methods"].get(s["chosen"], methods[s["chosen"]])
     assert block["calibration"]["spearman"] == pytest.approx(scored["spearman"], abs=1e-3)
     assert s["n_zero_cost"] == 200 and all(m["n"] == 200 for m in s["zero_cost_methods"].values())
-    assert json.loads((sub / "meta.json").read_text())["ranking_metric"] == block
+    assert derived_blocks(json.loads((sub / "meta.json").read_text()))["ranking"] == block
     d = s["paired_deltas"]["cheap run: final test acc"]
     assert d["lo"] <= d["delta_spearman"] <= d["hi"] and d["n"] == n
     html = (out / "07_ranking.html").read_text()

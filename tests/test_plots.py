@@ -146,3 +146,27 @@ def test_weight_sharing_figures():
     skip = pd.DataFrame({"method": ["a", "a"], "epoch": [0, 1], "p(skip_connect)": [0.2, 0.6]})
     fig = plots.skip_mass(skip)
     assert any(list(line.get_ydata()) == [0.2, 0.6] for line in fig.axes[0].lines)
+
+
+def test_derived_accuracy_bands_over_seeds_and_captions_the_final_estimates():
+    import numpy as np
+    import pandas as pd
+
+    rows = [
+        {
+            "method": m,
+            "seed": s,
+            "epoch": e,
+            "est": 80 + e * 0.1 + (s - 888) * 0.01 + 3 * i,
+            "meas": 60.0 if e % 10 == 0 else np.nan,
+        }
+        for i, m in enumerate(["gdas", "darts-v1"])
+        for s in (777, 888, 999)
+        for e in range(1, 51)
+    ]
+    p = plots.derived_accuracy(pd.DataFrame(rows), "est", "meas")
+    assert p.caption.endswith("final estimate: gdas 85.00%, darts-v1 88.00%.")
+    assert "range over seeds shaded" in p.caption and p.colors == {"gdas": "blue", "darts-v1": "orange"}
+    assert len(p.axes[0].collections) == 2  # one band per method
+    lines = p.axes[0].lines
+    assert len({(ln.get_linestyle(), ln.get_marker()) for ln in lines}) == 2

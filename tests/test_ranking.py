@@ -13,11 +13,11 @@ import pytest
 from conftest import REPO
 
 from nb201.benchmark import Benchmark
-from nb201.benchmark.store.format import refresh_manifest
+from nb201.benchmark.store import derived_blocks
 from nb201.fidelity import ranking as R
 from nb201.fidelity.proxies import ALL, PROXIES, assemble
+from nb201.presets import resolve_config
 from nb201.space import Arch
-from nb201.train.config import resolve_config
 
 BENCH = REPO / "data" / "benchmarks" / "cifar10-cpu"
 SUB = BENCH / "cifar10-jpeg__cpu-cifar"
@@ -156,9 +156,7 @@ def _proxy_table(tmp_path, indices) -> str:
 
 def test_apply_to_benchmark_writes_a_readable_score_within_budget(tmp_path):
     sub = tmp_path / "bench" / SUB.name
-    shutil.copytree(SUB, sub)
-    (sub / R.RANKING_FILE).unlink(missing_ok=True)  # a sub-store as aggregation writes it
-    refresh_manifest(sub)
+    shutil.copytree(SUB, sub)  # its committed ranking set is replaced
     archs = Benchmark.open(sub.parent).evaluated_indexes
     table = {"t": _proxy_table(tmp_path, archs)}
     runs, seconds = R.join_features(None, R.load_runs(REPO / "data" / "cifar10-cpu" / "runs"), table)
@@ -179,7 +177,9 @@ def test_apply_to_benchmark_writes_a_readable_score_within_budget(tmp_path):
     assert np.isfinite(score).all() and len(np.unique(score)) > len(archs) // 2
     assert np.array_equal(bench.metrics(archs, "proxy:t:nwot"), runs.loc[archs, "t:nwot"].to_numpy())
     meta = json.loads((sub / "meta.json").read_text())
-    assert meta["ranking_metric"] == block and block["core_seconds_per_arch"]["proxies"] == pytest.approx(0.1)
+    assert derived_blocks(meta)["ranking"] == block and "ranking_metric" not in meta
+    assert block["core_seconds_per_arch"]["proxies"] == pytest.approx(0.1)
+    assert block["file"] == "ranking.parquet" and "ranking-score" in block["columns"]
     assert meta["compute"]["total_core_seconds_per_arch"] == pytest.approx(54.82 + 0.1, abs=0.01)
     assert bench.metrics(archs[:3], "ori-test-accuracy").shape == (3,), "stored metrics still read"
 
@@ -188,7 +188,7 @@ def test_committed_benchmark_carries_its_ranking_metric():
     """meta.json names the ranking metric, its cross-validated calibration score and its cost
     (at most 60 core-seconds per architecture, everything included); all 200 archs have it."""
     meta = json.loads((SUB / "meta.json").read_text())
-    block = meta["ranking_metric"]
+    block = derived_blocks(meta)["ranking"]
     assert block["name"] == "ranking-score" and "accuracy" not in block["name"]
     cal = block["calibration"]
     assert cal["n"] >= 30 and cal["spearman_ci95"][0] <= cal["spearman"] <= cal["spearman_ci95"][1]

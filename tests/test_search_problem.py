@@ -295,3 +295,8 @@ def test_search_figures_tell_lines_apart_without_colour(contrast):
     assert regret.axes[0].get_yscale() == "log"
     ecdf = plots.search_ecdf(contrast.runs, contrast.curve_metric)
     assert ecdf.axes[0].lines[0].get_ydata()[-1] == pytest.approx(1.0)
+    # captions are read from the drawn data: every algorithm with its end value, colours named
+    ends = contrast.curves.sort_values("time").groupby("algorithm")["mean"].last()
+    for algo, value in ends.items():
+        assert f"{algo} {value:.2f}" in fig.caption
+    assert set(fig.colors) == set(contrast.results) and "median" in ecdf.caption

@@ -99,7 +99,14 @@ def _fixed_like(ours: Supernet, arch: Arch):
 
 @pytest.mark.parametrize(
     "arch",
-    [*sample(6, seed=3), Arch.from_string("|none~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|")],
+    [
+        *sample(6, seed=3),
+        Arch.from_string("|none~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|"),
+        # node 2 reaches nothing: its convolutions are not run in arch mode
+        Arch.from_string(
+            "|nor_conv_3x3~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|avg_pool_3x3~0|nor_conv_3x3~1|none~2|"
+        ),
+    ],
 )
 def test_one_hot_mixture_and_arch_mode_equal_build_network(arch: Arch) -> None:
     torch.manual_seed(1)

@@ -23,6 +23,7 @@ from nb201.wsnas import (
     Controller,
     SearchSpec,
     SearchTask,
+    make_method,
     resolve_search_config,
     run_search,
     unrolled_alpha_grad,
@@ -92,6 +93,32 @@ def test_enas_controller_log_probs_agree_with_sampling_frequencies() -> None:
     # the log-probs returned while sampling are those of the sampled archs
     again, _, _ = ctrl(arch=ids[:50])
     torch.testing.assert_close(again, logp[:50])
+    # the sampling-only path draws the same archs from the same generator state
+    _, _, few = ctrl(500, torch.Generator().manual_seed(2))
+    assert torch.equal(ctrl.sample(500, torch.Generator().manual_seed(2)), few)
+
+
+@pytest.mark.parametrize("method", ["darts-v1", "gdas", "setn"])
+def test_arch_step_computes_alpha_gradient_only(method: str) -> None:
+    """The arch step's alpha gradient equals a full backward's; the weights get none."""
+    config = resolve_search_config(method, "digits")
+    torch.manual_seed(0)
+    batch = (torch.randn(16, 1, 8, 8), torch.randint(10, (16,)))
+    grads = []
+    for full in (True, False):
+        torch.manual_seed(1)  # the same weights on both sides
+        net = Supernet(10, C=4, N=1, in_channels=1)
+        m = make_method(method, net, config, torch.Generator().manual_seed(3))
+        forward = m.mixture if method != "gdas" else m.hard
+        if full:
+            m.net.train()
+            F.cross_entropy(forward(batch[0]), batch[1]).backward()
+            assert any(p.grad is not None for p in m.net.parameters())
+        else:
+            m.arch_step(batch, forward)
+            assert all(p.grad is None for p in m.net.parameters())
+        grads.append(m.alpha.grad.clone())
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -100,3 +100,26 @@ def test_archs_to_measure_puts_finals_first_and_skips_unreached_epochs():
     finals = [Arch.from_string(_cell(3)), Arch.from_string(_cell(6))]
     assert archs[:2] == finals
     assert set(archs) == {Arch.from_string(_cell(k)) for k in (3, 6, 1, 5)}
+
+
+def test_equal_cost_buys_as_many_queries_as_the_one_shot_core_hours():
+    import pandas as pd
+
+    from nb201.benchmark import Benchmark
+
+    ws = Benchmark.open("data/benchmarks/whole-space")
+    final = pd.DataFrame(
+        {
+            "method": ["gdas"] * 3 + ["darts-v1"] * 3,
+            "seed": [777, 888, 999] * 2,
+            "core_hours": [0.3] * 3 + [0.05] * 3,
+            "est": [99.0, 99.1, 98.9, 10.0, 11.0, 10.5],
+        }
+    )
+    table = F.equal_cost(final, ws, "est", algorithms=("RS",), runs=10)
+    by = table.set_index("method")
+    assert by.loc["gdas", "budget core-s"] == pytest.approx(1080.0)
+    # a query costs one modelled cheap training (tens of core-seconds): ~6x the budget, ~6x the queries
+    assert by.loc["gdas", "queries per run"] > 3 * by.loc["darts-v1", "queries per run"] > 0
+    text = F.describe_equal_cost(table, "the whole space")
+    assert "RS (" in text and "ahead of DARTS-V1" in text and "behind GDAS" in text

@@ -5,6 +5,10 @@ over seeds, two fidelity points over architectures) is a paired difference with 
 bootstrap interval, and the sentence about it is written here, from the interval: a
 direction only when the interval excludes zero, "indistinguishable" when it covers zero.
 A report can then never claim more than its numbers support.
+
+Small samples (fewer than `SMALL_N`, e.g. three search seeds) get a Student-t interval
+instead: a percentile bootstrap over three values has ten distinct resamples and an
+interval far narrower than the data support.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
+SMALL_N = 10  # below this many pairs (or per sample), intervals are Student-t, not bootstrap
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,8 @@ class Difference:
     hi: float
     n: int
     level: float = 0.95
+    paired: bool = True  # False: two independent samples (`unpaired_difference`); n = the smaller
+    method: str = "bootstrap"  # how the interval was made: "bootstrap" or "t" (small samples)
 
     @property
     def covers_zero(self) -> bool:
@@ -64,11 +72,55 @@ def paired_difference(
         return Difference(a_name, b_name, np.nan, np.nan, np.nan, np.nan, np.nan, 0, level)
     sa, sb = float(stat(x)), float(stat(y))
     lo = hi = float("nan")
+    if 2 <= n < SMALL_N and statistic == "mean":
+        lo, hi = _t_interval(float(np.mean(x - y)), float(np.std(x - y, ddof=1)) / np.sqrt(n), n - 1, level)
+        return Difference(a_name, b_name, sa, sb, sa - sb, lo, hi, n, level, method="t")
     if n >= 2:
         idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
         boot = stat(x[idx], axis=1) - stat(y[idx], axis=1)
         lo, hi = (float(v) for v in np.quantile(boot, [(1 - level) / 2, (1 + level) / 2]))
     return Difference(a_name, b_name, sa, sb, sa - sb, lo, hi, n, level)
+
+
+def _t_interval(center: float, se: float, df: float, level: float) -> tuple[float, float]:
+    from scipy import stats
+
+    half = float(stats.t.ppf((1 + level) / 2, df)) * se
+    return center - half, center + half
+
+
+def unpaired_difference(
+    a: Sequence[float] | np.ndarray,
+    b: Sequence[float] | np.ndarray,
+    a_name: str = "a",
+    b_name: str = "b",
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Difference:
+    """`mean(a) - mean(b)` of two independent samples (e.g. three one-shot seeds against 100
+    multi-trial runs: nothing pairs them) with a percentile-bootstrap interval that
+    resamples each sample on its own, or Welch's t interval when either sample has fewer
+    than `SMALL_N` values. `n` is the smaller sample's size; NaNs are dropped."""
+    x, y = (np.asarray(v, dtype=float) for v in (a, b))
+    x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+    n = int(min(len(x), len(y)))
+    if n == 0:
+        return Difference(a_name, b_name, np.nan, np.nan, np.nan, np.nan, np.nan, 0, level, paired=False)
+    sa, sb = float(x.mean()), float(y.mean())
+    lo = hi = float("nan")
+    if 2 <= n < SMALL_N:
+        va, vb = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
+        df = (va + vb) ** 2 / (va**2 / (len(x) - 1) + vb**2 / (len(y) - 1)) if va + vb > 0 else 1.0
+        lo, hi = _t_interval(sa - sb, float(np.sqrt(va + vb)), df, level)
+        return Difference(a_name, b_name, sa, sb, sa - sb, lo, hi, n, level, paired=False, method="t")
+    if n >= 2:
+        rng = np.random.default_rng(seed)
+        boot = x[rng.integers(0, len(x), (n_boot, len(x)))].mean(1) - y[
+            rng.integers(0, len(y), (n_boot, len(y)))
+        ].mean(1)
+        lo, hi = (float(v) for v in np.quantile(boot, [(1 - level) / 2, (1 + level) / 2]))
+    return Difference(a_name, b_name, sa, sb, sa - sb, lo, hi, n, level, paired=False)
 
 
 def from_interval(
@@ -98,7 +150,13 @@ def describe_difference(
             f"{d.a_name} and {d.b_name} are indistinguishable in {quantity} with {d.n} pair"
             f"{'s' if d.n != 1 else ''}: {delta}, too few to give an interval."
         )
-    interval = f"[{f.format(d.lo)}, {f.format(d.hi)}], {d.level:.0%} paired bootstrap interval"
+    kind = {
+        (True, "bootstrap"): "paired bootstrap interval",
+        (False, "bootstrap"): "bootstrap interval of independent samples",
+        (True, "t"): "paired t interval",
+        (False, "t"): "Welch t interval",
+    }[(d.paired, d.method)]
+    interval = f"[{f.format(d.lo)}, {f.format(d.hi)}], {d.level:.0%} {kind}"
     stat = f"{delta} {interval}, n = {d.n}"
     if d.covers_zero:
         return f"{d.a_name} and {d.b_name} are indistinguishable in {quantity}: {stat}, which covers zero."
@@ -118,4 +176,11 @@ def mean_std(values: Sequence[float] | np.ndarray, digits: int = 2, what: str = 
     return f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f} ({len(v)} {what})"
 
 
-__all__ = ["Difference", "describe_difference", "from_interval", "mean_std", "paired_difference"]
+__all__ = [
+    "Difference",
+    "describe_difference",
+    "from_interval",
+    "mean_std",
+    "paired_difference",
+    "unpaired_difference",
+]

@@ -3,7 +3,8 @@
 A search or an analysis asks for one metric of thousands of architectures at once; this
 part answers with one `np.take` from the flat memory map (precomputed strides, see
 `nb201.benchmark.view._View`), so 100,000 lookups cost milliseconds. The per-architecture
-derived metrics (`ranking-score`, the zero-cost proxies; `nb201.fidelity.ranking`) are read here too.
+derived columns (`ranking-score`, the zero-cost proxies, `estimate-std`; read through
+`nb201.benchmark.store.derived`) are served here too.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from nb201.benchmark.estimated import mark_array
+from nb201.benchmark.store.derived import columns_of
 from nb201.benchmark.store.format import StoreKeyError
 from nb201.benchmark.view import _View, seed_mean
-from nb201.names import is_per_arch, parse_metric, running_sum
+from nb201.names import parse_metric, running_sum
 from nb201.space import NUM_ARCHS
 
 
@@ -37,32 +40,14 @@ def _refuse_per_run_arguments(metric: str, epoch: Any, seeds: Any) -> None:
         )
 
 
-# ---- issue 15: per-architecture derived metrics (ranking score, zero-cost proxies) ---------
 def _derived_metric(view: _View, metric: str, idx: np.ndarray) -> np.ndarray | None:
-    """`metric` from the per-architecture file named by meta.json's `ranking_metric`
-    (`ranking.parquet`, written by `nb201.fidelity.ranking`: the ranking score and the proxies), one
-    value per architecture whatever the epoch or seed. None for stored per-epoch metrics."""
-    if not is_per_arch(metric):  # `ranking-score`, `proxy:<label>:<name>` (nb201.names)
+    """`metric` from the sub-store's derived per-architecture columns (the ranking score and
+    proxies of `nb201.fidelity.ranking`, the whole-space estimate's uncertainty), one value
+    per architecture whatever the epoch or seed, read through the store
+    (`nb201.benchmark.store.derived.columns_of`). None for the stored per-epoch metrics."""
+    if metric in view.col or metric in view.aliases or metric == "arch_index":
         return None
-    if "derived" not in view.__dict__:
-        name = view.sub.meta.get("ranking_metric", {}).get("file")
-        derived = None
-        if name and (view.sub.path / name).exists():
-            import pyarrow.parquet as pq
-
-            table = pq.read_table(view.sub.path / name)
-            derived = {c: table.column(c).to_numpy() for c in table.column_names}
-            pos = np.full(NUM_ARCHS, -1, dtype=np.int64)
-            pos[derived["arch_index"]] = np.arange(len(derived["arch_index"]))
-            derived["arch_index"] = pos
-        view.__dict__["derived"] = derived
-    derived = view.__dict__["derived"]
-    if derived is None or metric not in derived:
-        return None
-    rows = derived["arch_index"][idx]
-    if len(rows) and rows.min() < 0:
-        raise StoreKeyError(f"{metric!r} is missing for some of these architectures in {view.sub.path}.")
-    return derived[metric][rows].astype(np.float64)
+    return columns_of(view.sub).column(metric, idx)
 
 
 def _rows_of(view: _View, idx: np.ndarray) -> np.ndarray:
@@ -77,8 +62,17 @@ def _rows_of(view: _View, idx: np.ndarray) -> np.ndarray:
     return rows
 
 
+def _marked(view: _View, values: np.ndarray) -> np.ndarray:
+    """`values` as they are, or marked as estimated when the sub-store is an estimate."""
+    return values if view.estimate is None else mark_array(values, view.estimate)
+
+
 def _epochs_of(view: _View, epoch: Any, n: int, dataset: str) -> Any:
     """The epoch to read: the last (None), one int, or one per index (checked integers in range)."""
+    if view.estimate is not None:
+        for e in np.unique(np.asarray(epoch if epoch is not None else [None], dtype=object)):
+            view.epoch(e)  # EstimateLacks for a per-epoch read
+        return 0
     if epoch is None:
         return view.num_epochs - 1
     _check_integers("epoch", epoch)
@@ -125,10 +119,10 @@ class VectorMetrics:
         shape = idx.shape
         idx = idx.reshape(-1)
         rows = _rows_of(view, idx)
-        derived = _derived_metric(view, metric, idx)  # ranking-score, proxies (nb201.fidelity.ranking)
+        derived = _derived_metric(view, metric, idx)  # ranking-score, proxies, estimate-std
         if derived is not None:
             _refuse_per_run_arguments(metric, epoch, seeds)
-            return derived.reshape(shape)
+            return _marked(view, derived.reshape(shape))
         per_time = parse_metric(metric).quantity == "per-time"
         if per_time:
             metric = running_sum(metric)
@@ -142,7 +136,7 @@ class VectorMetrics:
             out = view.flat.take(flat).astype(np.float64)
         if per_time:
             out = out / (np.asarray(ep) + 1)
-        return out.reshape(shape)
+        return _marked(view, out.reshape(shape))
 
     def _seed_positions(self, view: _View, seeds: Any, rows: np.ndarray, dataset: str) -> Any:
         """Each index's seed position in the store: one drawn per index (`"random"`), one

@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from nb201.benchmark.estimated import EstimatedFloat, EstimatedInfo
 from nb201.benchmark.protocol import SimulatedClock, query_cost
+from nb201.benchmark.store.derived import columns_of
 from nb201.benchmark.store.format import StoreKeyError
 from nb201.benchmark.view import _View, seed_mean
 from nb201.names import Metric, is_valid_split, parse_metric, sets_of, split_base, valid_split
@@ -32,6 +34,20 @@ def _check_limit(name: str, value: Any) -> None:
         raise TypeError(f"{name}={value!r} is not a number; pass a limit such as {name}=100.0 or None.")
     if math.isnan(value):
         raise ValueError(f"{name} is NaN, which would apply no limit; pass a number or None.")
+
+
+def _estimated_info(view: _View, index: int, vec: list[float]) -> EstimatedInfo:
+    """`get_more_info` on an estimate: only the keys it has (accuracy, modelled times),
+    `"estimated": True` and the arch's `estimate-std`; a missing key says why it is missing."""
+    out: dict[str, Any] = {}
+    for key, col, kind in view.plan:
+        if col >= 0:
+            v = vec[col]
+            out[key] = (None if v != v else v) if kind else v
+    out["estimated"] = True
+    sd = columns_of(view.sub).column("estimate-std", np.array([index]))
+    out["estimate-std"] = None if sd is None else float(sd[0])
+    return EstimatedInfo(out, view.estimate or {}, view.where)
 
 
 class OriginalQueries:
@@ -87,6 +103,8 @@ class OriginalQueries:
             raise ValueError(
                 f"invalid is_random={is_random!r}: use True (random seed), False (average) or a seed int."
             )
+        if view.estimate is not None:
+            return _estimated_info(view, index, vec)
         total = e + 1
         out: dict[str, float | None] = {}
         for key, col, kind in view.plan:
@@ -100,7 +118,8 @@ class OriginalQueries:
         return out
 
     def get_cost_info(self, index: Any, dataset: str, hp: Any = None) -> dict[str, float | None]:
-        """`flops` (M), `params` (M), `latency` (s) and the time summaries `T-<set>@epoch|total`."""
+        """`flops` (M), `params` (M), `latency` (s) and the time summaries `T-<set>@epoch|total`
+        (on an estimate: `"estimated": True`; latency and times are modelled there)."""
         view = self._view(dataset, hp)
         index = self.query_index_by_arch(index)
         row = view.row(index)
@@ -122,6 +141,8 @@ class OriginalQueries:
                 per, tot = float(t.mean(axis=1).mean()), float(t.sum(axis=1).mean())
                 out[f"T-{set_name}@epoch"] = None if math.isnan(per) else per
                 out[f"T-{set_name}@total"] = None if math.isnan(tot) else tot
+        if view.estimate is not None:
+            return EstimatedInfo({**out, "estimated": True}, view.estimate, view.where)
         return out
 
     def get_latency(self, index: Any, dataset: str, hp: Any = None) -> float | None:
@@ -170,7 +191,8 @@ class OriginalQueries:
             return -1, None
         masked = np.where(ok, acc, -np.inf)
         best = int(np.argmax(masked))
-        return int(view.archs[best]), float(acc[best])
+        value = float(acc[best])
+        return int(view.archs[best]), value if view.estimate is None else EstimatedFloat(value)
 
     # ---- simulated search -----------------------------------------------------------
     @property
@@ -220,6 +242,8 @@ class OriginalQueries:
         latency = self.get_latency(index, cost_split, hp=self._hp_for(cost_split, cost_hp))
         if account_time:
             self.clock.charge(time_cost)
+        if info.get("estimated"):
+            valid_acc = EstimatedFloat(valid_acc)
         return valid_acc, latency, time_cost, self.clock.used
 
     def _hp_for(self, split: str, hp: Any) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from nb201.benchmark.estimated import check_epoch, lacks, mark_array
 from nb201.benchmark.protocol import default_hp
 from nb201.benchmark.store.format import StoreKeyError, Substore
 from nb201.names import TRAIN, Metric, original_roles, parse_metric, running_sum, sets_of
@@ -71,6 +72,9 @@ class _View:
                 if metric.set == set_name:
                     self.aliases[Metric(role, metric.quantity).name] = m
         self._costs: dict[str, list] | None = None
+        # an ESTIMATED sub-store (nb201.fidelity.whole_space): every query path marks it
+        self.estimate: dict | None = sub.meta.get("estimate")
+        self.where = f"{self.split!r} hp={self.hp!r}"
 
     # ---- validation helpers -------------------------------------------------------
     def row(self, index: int) -> int:
@@ -87,6 +91,8 @@ class _View:
         return r
 
     def epoch(self, iepoch: int | None) -> int:
+        if self.estimate is not None:
+            return check_epoch(self.estimate, iepoch, self.where)
         if iepoch is None:
             return self.num_epochs - 1
         if (
@@ -106,6 +112,8 @@ class _View:
             return name
         if name in self.aliases:
             return self.aliases[name]
+        if self.estimate is not None:
+            raise lacks(self.estimate, f"metric {name!r}", self.where)
         raise StoreKeyError(
             f"unknown metric {name!r} for {self.split!r} hp={self.hp!r}; choose from {self.metrics} "
             f"or the original-API names {sorted(self.aliases)}."
@@ -265,7 +273,17 @@ class SubstoreViews:
         out = view.data[:, :, e, view.col[view.metric(metric)]].astype(np.float64)
         if not view.all_present:
             out[~view.present] = np.nan
-        return out / (e + 1) if per_time else out
+        out = out / (e + 1) if per_time else out
+        return out if view.estimate is None else mark_array(out, view.estimate)
+
+    def estimate_info(self, dataset: str, hp: Any = None) -> dict | None:
+        """What a sub-store's numbers are when they are ESTIMATED (the whole-space benchmark,
+        `nb201.fidelity.whole_space`): the `estimate` block of its meta.json (model,
+        features, labels' source and count, cross-validated agreement with intervals, the
+        reward, time and degenerate rules, what it lacks); None for measured data. Reports
+        call it to label such numbers "estimated"."""
+        view = self._view(dataset, hp)
+        return None if view.estimate is None else dict(view.estimate)
 
     def cost_table(self, dataset: str, hp: Any = None) -> dict[str, np.ndarray]:
         """The per-architecture costs of one sub-store as arrays: `arch_index` plus `flops`

@@ -20,10 +20,11 @@ run's measured CPU time when it uses training features, plus the measured second
 network proxy it uses (params and FLOPs are closed-form and cost nothing measurable).
 
 The chosen method is then fitted on all calibration architectures and applied to the
-committed benchmark's architectures (`apply_to_benchmark`), whose store gets a
-`ranking.parquet` beside `meta.json` and a `ranking_metric` block in `meta.json`.
-Re-aggregating a benchmark rewrites its sub-store, so this is a post-step: re-run the
-`ranking` pipeline profile (notebook 07) after `nb201 aggregate`.
+committed benchmark's architectures (`apply_to_benchmark`), whose sub-store gets the
+derived set `ranking` (a Parquet file and a `derived.ranking` block in `meta.json`),
+written through `nb201.benchmark.store.write_columns`. Re-aggregating the benchmark keeps
+the set; archs added since lack a score and the block says `stale` until the `ranking`
+pipeline profile (notebook 07) is re-run.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ TARGET = "target"
 TRAINING = "training"  # the pseudo-feature source whose cost is the training run
 PROXY_NAMES = tuple(PROXIES)
 COST_NAMES = ("params", "flops")
-RANKING_FILE = "ranking.parquet"
+RANKING_SET = "ranking"  # the derived set a benchmark sub-store carries the score in
 SCORE_NAME = RANKING_SCORE
 
 
@@ -78,7 +79,7 @@ def load_runs(
     resolved configuration of (`preset`, `fidelity`) in `runs_dir`: learning-curve features
     (mean over seeds), `core_seconds` per run, `seeds`. Records of other fidelities in the
     same folder (the fidelity study keeps all its points together) are ignored."""
-    from nb201.train.config import resolve_config
+    from nb201.presets import resolve_config
 
     want = resolve_config(preset, fidelity or {})
     rows = []
@@ -328,12 +329,12 @@ def apply_to_benchmark(
     budget: float = 60.0,
 ) -> dict[str, Any]:
     """Fit `method` on all calibration architectures, score every architecture of the
-    benchmark sub-store, and write `ranking.parquet` (arch_index, `ranking-score`, and
-    each proxy as `proxy:<label>:<name>`) and a `ranking_metric` block into its meta.json.
+    benchmark sub-store, and write the derived set `ranking` (arch_index, `ranking-score`,
+    and each proxy as `proxy:<label>:<name>`) into it through the store.
 
     The cost recorded is the sub-store's measured training CPU time per run plus the
     measured seconds of the proxies the method uses on these architectures; exceeding
-    `budget` raises instead of writing. Returns the `ranking_metric` block."""
+    `budget` raises instead of writing. Returns the block written."""
     from nb201.benchmark.store import open_substore
 
     folder = Path(substore)
@@ -365,8 +366,7 @@ def apply_to_benchmark(
         out[PROXY_PREFIX + col] = frame[col].to_numpy(float)
     block = _ranking_block(method, result, len(calibration), training, proxy_cost, tables)
     block["core_seconds_per_arch"]["benchmark_total"] = round(trained + proxy_cost, 3)
-    _write_ranking(folder, out, block)
-    return block
+    return _write_ranking(folder, out, block)
 
 
 def _ranking_block(
@@ -382,7 +382,7 @@ def _ranking_block(
 
     return {
         "name": SCORE_NAME,
-        "file": RANKING_FILE,
+        "producer": "nb201.fidelity.ranking.apply_to_benchmark (the ranking profile, notebook 07)",
         "unit": "score (higher ranks better; a predicted rank, not an accuracy)",
         "method": asdict(method)
         | {"features": list(method.features), "fitted_on": f"all {n_calibration} calibration architectures"},
@@ -404,20 +404,16 @@ def _ranking_block(
     }
 
 
-def _write_ranking(folder: Path, table: pd.DataFrame, block: dict[str, Any]) -> None:
-    """Write the score file, then the meta.json naming it (readers see the old meta or the
-    new, and the new one only once its file exists)."""
-    from nb201.benchmark.store.format import refresh_manifest
-    from nb201.fsutil import atomic_write, atomic_write_text
+def _write_ranking(folder: Path, table: pd.DataFrame, block: dict[str, Any]) -> dict[str, Any]:
+    """Write the score file and the block naming it through the store (one atomic swap of
+    the sub-store; `write_columns` keeps meta.json and the manifest consistent)."""
+    from nb201.benchmark.store import write_columns
 
-    atomic_write(folder / RANKING_FILE, lambda f: table.to_parquet(f, index=False))
-    meta = json.loads((folder / "meta.json").read_text())
-    meta["ranking_metric"] = block
-    compute = meta.setdefault("compute", {})
-    compute["ranking_core_seconds_per_arch"] = block["core_seconds_per_arch"]["proxies"]
-    compute["total_core_seconds_per_arch"] = block["core_seconds_per_arch"]["benchmark_total"]
-    atomic_write_text(folder / "meta.json", json.dumps(meta, indent=1))
-    refresh_manifest(folder)  # the checksums now cover ranking.parquet and the new meta.json
+    compute = {
+        "ranking_core_seconds_per_arch": block["core_seconds_per_arch"]["proxies"],
+        "total_core_seconds_per_arch": block["core_seconds_per_arch"]["benchmark_total"],
+    }
+    return write_columns(folder, RANKING_SET, table, block, compute=compute)
 
 
 # ---- the notebook's driver ------------------------------------------------------------------

@@ -380,11 +380,61 @@ def score_scatter(x: Sequence[float], y: Sequence[float], title: str, xlabel: st
 
 
 # ---- 06 weight sharing --------------------------------------------------------------------
-def _method_lines(ax: Any, data: pd.DataFrame, y: str, methods: list[str]) -> None:
+def _method_lines(ax: Any, data: pd.DataFrame, y: str, methods: list[str], band: bool = False) -> None:
+    """One line per method: the mean of `y` over seeds per epoch (about 12 markers per line,
+    staggered so coincident lines stay visible); `band` shades the range over seeds."""
     for k, m in enumerate(methods):
-        d = data[data["method"] == m].groupby("epoch", sort=True)[y].mean()
-        ax.plot(d.index, d.values, ms=5, label=m, **line_style(k))
+        g = data[data["method"] == m].groupby("epoch", sort=True)[y]
+        d = g.mean()
+        every = max(1, len(d) // 12)
+        style = line_style(k)
+        ax.plot(
+            d.index,
+            d.values,
+            ms=5,
+            label=m,
+            markevery=(min(k * max(1, every // 6), len(d) - 1), every),
+            **style,
+        )
+        if band and g.count().max() > 1:
+            ax.fill_between(d.index, g.min().values, g.max().values, color=style["color"], alpha=0.15, lw=0)
     integer_axis(ax.xaxis)
+
+
+def derived_accuracy(per_epoch: pd.DataFrame, estimated: str, measured: str | None = None) -> Plot:
+    """The paper's figure: per method, the accuracy of the arch derived after each search
+    epoch, mean over seeds with the range over seeds shaded (`estimated`: an instant lookup
+    in the whole-space benchmark); `measured`: the archs trained at the cheap fidelity, as
+    points on a second panel (NaN where an arch was not trained)."""
+    methods = list(dict.fromkeys(per_epoch["method"]))
+    panels = 2 if measured else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6.4 * panels, 4.2), squeeze=False)
+    ax = axes[0][0]
+    _method_lines(ax, per_epoch, estimated, methods, band=True)
+    seeds = int(per_epoch.groupby("method")["seed"].nunique().max())
+    ax.set(title=f"{estimated} (estimated)", xlabel="search epoch", ylabel="accuracy (%)")
+    if measured:
+        pts = per_epoch.dropna(subset=[measured])
+        for k, m in enumerate(methods):
+            d = pts[pts["method"] == m].groupby("epoch")[measured].mean()
+            st = line_style(k)
+            axes[0][1].plot(
+                d.index, d.values, color=st["color"], ls="none", marker=st["marker"], ms=6, label=m
+            )
+        axes[0][1].set(title=f"{measured} (measured)", xlabel="search epoch", ylabel="accuracy (%)")
+        integer_axis(axes[0][1].xaxis)
+    fig.tight_layout()
+    handles, labels = ax.get_legend_handles_labels()
+    _legend_below(fig, handles, labels, title="method")
+    at_end = per_epoch["epoch"] == per_epoch.groupby("method")["epoch"].transform("max")
+    ends = per_epoch[at_end].groupby("method")[estimated].mean()
+    caption = (
+        f"Mean over {seeds} seed{'s' if seeds != 1 else ''} per search epoch"
+        f"{', range over seeds shaded' if seeds > 1 else ''}; final estimate: "
+        + ", ".join(f"{m} {ends[m]:.2f}%" for m in methods if m in ends)
+        + "."
+    )
+    return Plot(fig, caption, {m: color_name(k) for k, m in enumerate(methods)})
 
 
 def search_epochs(per_epoch: pd.DataFrame, shown: str) -> Plot:
@@ -469,7 +519,7 @@ def _search_style(k: int, n_points: int) -> dict[str, Any]:
     markers per line, staggered between lines so that coincident curves stay visible."""
     every = max(1, n_points // 10)
     return {
-        "color": sns.color_palette("tab10", 10)[k % 10],
+        "color": COLORS[k % len(COLORS)],
         "ls": SEARCH_STYLES[k % len(SEARCH_STYLES)],
         "marker": SEARCH_MARKERS[k % len(SEARCH_MARKERS)],
         "markevery": (min(k * max(1, every // 4), max(0, n_points - 1)), every),
@@ -480,7 +530,7 @@ def _search_style(k: int, n_points: int) -> dict[str, Any]:
 
 def search_anytime(
     curves: pd.DataFrame, metric: str, x: str = "time", band: bool = False, optimum: float | None = None
-) -> Figure:
+) -> Plot:
     """Mean accuracy of each algorithm's current answer over its runs, against simulated
     time (`x="time"`, `Experiment.curves`) or queries made (`x="queries"`,
     `Experiment.curves_by_queries()`; integer ticks). `band`: shade the interquartile range;
@@ -500,12 +550,28 @@ def search_anytime(
     )
     if x != "time":
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(title="algorithm", fontsize=9)
+    ax.legend(title="algorithm", fontsize=10)
     fig.tight_layout()
-    return fig
+    return Plot(fig, _anytime_caption(curves, metric, x, optimum), _algorithm_colors(curves))
 
 
-def search_regret(curves: pd.DataFrame, optimum: float, metric: str, x: str = "time") -> Figure:
+def _algorithm_colors(frame: pd.DataFrame) -> dict[str, str]:
+    """{algorithm: colour name} in the order the search figures draw them."""
+    return {str(a): color_name(k) for k, a in enumerate(dict.fromkeys(frame["algorithm"]))}
+
+
+def _anytime_caption(curves: pd.DataFrame, metric: str, x: str, optimum: float | None) -> str:
+    """What the anytime figure shows at its right edge, read from the drawn curves."""
+    ends = curves.sort_values(x).groupby("algorithm", sort=False)["mean"].last()
+    order = ", ".join(f"{a} {v:.2f}" for a, v in ends.sort_values(ascending=False).items())
+    gap = f"; the best architecture: {optimum:.2f}" if optimum is not None else ""
+    what = "simulated time" if x == "time" else "queries made"
+    return (
+        f"Mean {metric} accuracy of the current answer over {what}; at the end of the budget: {order}{gap}."
+    )
+
+
+def search_regret(curves: pd.DataFrame, optimum: float, metric: str, x: str = "time") -> Plot:
     """Simple regret (the best architecture's accuracy minus the mean accuracy of the current
     answer) per algorithm, on a log scale, against simulated time or queries made."""
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
@@ -521,12 +587,18 @@ def search_regret(curves: pd.DataFrame, optimum: float, metric: str, x: str = "t
     )
     if x != "time":
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(title="algorithm", fontsize=9)
+    ax.legend(title="algorithm", fontsize=10)
     fig.tight_layout()
-    return fig
+    ends = (optimum - curves.sort_values(x).groupby("algorithm", sort=False)["mean"].last()).sort_values()
+    caption = (
+        "Regret of the current answer at the end of the budget: "
+        + ", ".join(f"{a} {v:.2f} points" for a, v in ends.items())
+        + "."
+    )
+    return Plot(fig, caption, _algorithm_colors(curves))
 
 
-def search_ecdf(runs: pd.DataFrame, column: str) -> Figure:
+def search_ecdf(runs: pd.DataFrame, column: str) -> Plot:
     """Empirical CDF of the final answer's `column` accuracy over each algorithm's runs
     (`Experiment.runs`): a curve further right is better; the paper's sorted-accuracy view
     with its axes swapped."""
@@ -541,6 +613,12 @@ def search_ecdf(runs: pd.DataFrame, column: str) -> Figure:
         ylabel="share of runs at or below",
         ylim=(0, 1.02),
     )
-    ax.legend(title="algorithm", fontsize=9, loc="upper left")
+    ax.legend(title="algorithm", fontsize=10, loc="upper left")
     fig.tight_layout()
-    return fig
+    medians = runs.groupby("algorithm", sort=False)[column].median().sort_values(ascending=False)
+    caption = (
+        f"Share of runs whose final {column} accuracy is at or below x; medians: "
+        + ", ".join(f"{a} {v:.2f}" for a, v in medians.items())
+        + "."
+    )
+    return Plot(fig, caption, _algorithm_colors(runs))

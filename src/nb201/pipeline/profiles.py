@@ -219,6 +219,29 @@ class RankingParams:
     sidecar: str = knob("reports/07_ranking.json", "this notebook's key numbers, as JSON")
 
 
+@dataclass(frozen=True)
+class WholeSpaceParams:
+    """08_whole_space: the whole-space benchmark of ESTIMATED accuracies (proxy job, fit, store)."""
+
+    calibration_csv: str = knob(
+        "data/calibration/nb201-calibration-200.csv",
+        "published 200-epoch accuracies of 200 archs (the labels)",
+    )
+    run_proxy_job: bool = knob(True, "resume the published-size proxy job for classes the table lacks")
+    proxy_work_dir: str = knob("data/cache/proxies/C16-N5-32px-b64-s0", "the proxy job's per-arch records")
+    full_table: str = knob("data/proxies/cifar10-C16-N5-32px-b64-s0.parquet", "published-size proxy table")
+    small_table: str = knob("data/proxies/cifar10-C8-N1-16px-b64-s0.parquet", "CPU-size proxy table")
+    benchmark_dir: str = knob("data/benchmarks/whole-space", "the whole-space benchmark written")
+    work_dir: str = knob("data/cache/whole-space", "latency models measured once, and the build summary")
+    measured_benchmark: str = knob("data/benchmarks/cifar10-cpu", "measured benchmark for the sanity check")
+    datasets: list[str] = knob(
+        ["cifar10", "cifar100", "ImageNet16-120"], "datasets estimated (cifar10 is needed)"
+    )
+    n_boot: int = knob(30, "bootstrap rankers per dataset for the uncertainty", low=2)
+    seed: int = knob(0, "folds, bootstrap, trees and the reward draws")
+    sidecar: str = knob("reports/08_whole_space.json", "this notebook's key numbers, as JSON")
+
+
 # notebook (file stem in notebooks/) -> its parameters; the order is the pipeline's order
 NOTEBOOK_PARAMS: dict[str, type] = {
     "01_train": TrainParams,
@@ -228,6 +251,7 @@ NOTEBOOK_PARAMS: dict[str, type] = {
     "05_fidelity": FidelityParams,
     "06_weight_sharing": WeightSharingParams,
     "07_ranking": RankingParams,
+    "08_whole_space": WholeSpaceParams,
 }
 NOTEBOOKS: tuple[str, ...] = tuple(NOTEBOOK_PARAMS)
 

@@ -5,7 +5,8 @@ summary = sweep(nb201.space.sample(30, seed=0), "digits", "digits-cheap", seeds=
 print(summary)
 """
 
-from nb201.train.config import KNOBS, dataset_for_split, load_preset, preset_names, resolve_config
+from nb201.presets import KNOBS, load_preset, preset_names, resolve_config
+from nb201.train.config import dataset_for_split
 from nb201.train.engine import Engine, LocalEngine
 from nb201.train.outcome import RunOutcome, is_expected_failure
 from nb201.train.records import (

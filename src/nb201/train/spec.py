@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from nb201 import presets
 from nb201.config import TrainConfig, check_run_identity
 from nb201.space import Arch
-from nb201.train import config as presets
 from nb201.train import records, run
 from nb201.train.outcome import RunOutcome
 from nb201.util import content_hash

@@ -25,9 +25,10 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from nb201.config import TrainConfig
+from nb201.presets import load_preset
 from nb201.space import Arch
 from nb201.train import loop, records, task
-from nb201.train.config import dataset_for_split, load_preset
+from nb201.train.config import dataset_for_split
 from nb201.train.engine import Engine, LocalEngine
 from nb201.train.outcome import RunOutcome
 from nb201.train.run import arch_cost

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from nb201.space import Arch
-from nb201.stats import Difference, describe_difference, mean_std, paired_difference
+from nb201.stats import Difference, describe_difference, mean_std, paired_difference, unpaired_difference
 from nb201.wsnas.evaluate import QUOTED
 
 SKIP = "skip_connect"
@@ -231,7 +231,73 @@ def describe_best(final: pd.DataFrame, column: str, label: str) -> tuple[str, li
     return best, [head, summary] + [describe_difference(d, quantity=label) for d in diffs], diffs
 
 
+def equal_cost(
+    final: pd.DataFrame,
+    benchmark: Any,
+    column: str,
+    algorithms: Sequence[str] = ("RS", "REA"),
+    runs: int = 100,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Multi-trial search at each one-shot method's own search cost.
+
+    For every method in `final` (`final_table`, with `column` its estimated accuracy), each
+    of `algorithms` runs `runs` times on `benchmark` (the whole-space benchmark) with a
+    budget of the method's mean search core-seconds. That benchmark's clock charges a query
+    the modelled core-seconds of one cheap-fidelity training run, so the budget buys as
+    many trainings as the one-shot search cost. One row per (method, algorithm): the
+    budget, the queries a run made, the multi-trial answers' accuracy in `column`, and the
+    difference one-shot minus multi-trial (independent samples: `unpaired_difference`)."""
+    from nb201.search import SearchProblem, run_experiment
+
+    base = SearchProblem.of(benchmark)
+    rows = []
+    for method, g in final.groupby("method", sort=False):
+        seconds = float(g["core_hours"].mean() * 3600.0)
+        exp = run_experiment(list(algorithms), base.with_budget(seconds), runs=runs, seed=seed)
+        scored = exp.curve_metric
+        for algo, r in exp.runs.groupby("algorithm", sort=False):
+            d = unpaired_difference(g[column], r[scored], method.upper(), str(algo), seed=seed)
+            rows.append(
+                {
+                    "method": method,
+                    "algorithm": str(algo),
+                    "budget core-s": seconds,
+                    "queries per run": float(r["queries"].mean()),
+                    "one-shot": float(g[column].mean()),
+                    "multi-trial": float(r[scored].mean()),
+                    "multi-trial std": float(r[scored].std(ddof=1)),
+                    "runs": int(len(r)),
+                    "difference": d,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def describe_equal_cost(table: pd.DataFrame, label: str) -> str:
+    """One sentence: against how many one-shot methods each multi-trial algorithm is ahead,
+    level or behind at equal core-hours (by each difference's interval)."""
+    parts = []
+    for algo, g in table.groupby("algorithm", sort=False):
+        ahead = [d.a_name for d in g["difference"] if not d.covers_zero and d.diff < 0]
+        behind = [d.a_name for d in g["difference"] if not d.covers_zero and d.diff > 0]
+        level = [d.a_name for d in g["difference"] if d.covers_zero]
+        q = g["queries per run"]
+        parts.append(
+            f"{algo} ({q.min():.0f}-{q.max():.0f} queries per run) is ahead of "
+            f"{', '.join(ahead) or 'none'}, level with {', '.join(level) or 'none'} and behind "
+            f"{', '.join(behind) or 'none'}"
+        )
+    return (
+        f"At equal search cost in core-hours, on {label}: "
+        + "; ".join(parts)
+        + " (each by a 95% interval of one-shot minus multi-trial; table below)."
+    )
+
+
 __all__ = [
+    "describe_equal_cost",
+    "equal_cost",
     "COLLAPSE_SHARE",
     "Collapse",
     "PAPER_CIFAR10_TEST",

@@ -155,6 +155,20 @@ class Controller(nn.Module):
             inputs = self.w_embd(op)[None]
         return torch.stack(logps).sum(0), torch.stack(ents).sum(0), torch.stack(ids, dim=1)
 
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Op ids [n, 6] of n sampled archs: `forward`'s samples (the same ops on the same
+        generator draws), without the log-probabilities and entropies nothing uses there."""
+        inputs, state = self.input_vars.expand(1, n, -1), None
+        ids = []
+        for _ in range(NUM_EDGES):
+            out, state = self.w_lstm(inputs, state)
+            logits = self.tanh_constant * torch.tanh(self.w_pred(out[0]) / self.temperature)
+            op = torch.multinomial(logits.log_softmax(dim=1).exp(), 1, generator=generator)[:, 0]
+            ids.append(op)
+            inputs = self.w_embd(op)[None]
+        return torch.stack(ids, dim=1)
+
 
 METHOD_CLASSES: dict[str, type[Method]] = {}  # name -> class, in registration order
 
@@ -226,10 +240,14 @@ class Method:
         return loss.detach(), _hits(logits.detach(), batch[1])
 
     def arch_step(self, batch: Batch, forward: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """One alpha step. Only alpha's gradient is computed: the weights' gradients of this
+        loss were never used (the next weight step clears them before its own backward), and
+        skipping them halves the backward (no weight gradients, nothing behind the stem)."""
         self.net.train()
         loss = F.cross_entropy(forward(batch[0]), batch[1])
+        (grad,) = torch.autograd.grad(loss, [self.alpha])
         self.a_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        self.alpha.grad = grad
         self.a_optimizer.step()
 
     def mixture(self, x: torch.Tensor, detach: bool = False) -> torch.Tensor:
@@ -242,11 +260,12 @@ class Method:
         of them, and at CPU scale eval-mode scores were at chance level."""
         self.net.train(self.config["score_bn"] == "batch")
 
-    @torch.no_grad()
     def score(self, ids: list[int], batch: Batch) -> float:
-        """Top-1 of one arch on one batch (the original's one-valid-batch scoring)."""
+        """Top-1 of one arch on one batch (the original's one-valid-batch scoring); in
+        inference mode (no autograd bookkeeping at all: it runs 100 times per epoch)."""
         self.scoring_mode()
-        return _hits(self.net(batch[0], arch=ids), batch[1]).item() / len(batch[1])
+        with torch.inference_mode():
+            return _hits(self.net(batch[0], arch=ids), batch[1]).item() / len(batch[1])
 
     def best_of(self, candidates: list[list[int]], next_valid: Callable[[], Batch]) -> list[int]:
         scores = [self.score(c, next_valid()) for c in candidates]
@@ -393,8 +412,7 @@ class ENAS(Method):
         self._last_samples: np.ndarray | None = None
 
     def sample(self, n: int) -> list[list[int]]:
-        with torch.no_grad():
-            return self.controller(n, self.g)[2].tolist()
+        return self.controller.sample(n, self.g).tolist()
 
     def step(self, train: Batch, next_valid: NextValid) -> tuple[torch.Tensor, torch.Tensor]:
         ids = self.sample(1)[0]

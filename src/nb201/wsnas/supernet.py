@@ -20,14 +20,20 @@ Three ways to run a cell:
 What buys the speed (the original runs one module per edge and op): the convolutions of
 one kernel leaving a node are one wider convolution (`C -> C * fan_out`), with one BN over
 the stacked channels (BN is per channel, so this equals one BN per edge); a node's ReLU is
-computed once for all its convolutions; `none` is never computed (its output is zero); a
-mixture weights all edges leaving a node in one broadcast multiply-add; in arch mode the
-wide convolution runs only on the slices of the chosen targets.
+computed once for all its convolutions; `none` is never computed (its output is zero); in
+arch mode the wide convolution runs only on the (narrowed, not copied) slices of the chosen
+targets, and nodes that cannot reach the cell output are not run at all when BN keeps no
+statistics. Mixture and hard-sample weights are split into per-edge scalars once per
+forward for all 3N cells, not indexed in every cell (at the cheap scale those tiny autograd
+ops cost as much as the convolutions).
 """
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -41,6 +47,11 @@ NUM_OPS = len(OPS)
 _EDGE_ID = {edge: e for e, edge in enumerate(EDGES)}
 NONE, SKIP, CONV1, CONV3, POOL = range(NUM_OPS)
 _KERNEL_OF = {CONV1: 1, CONV3: 3}
+_ALL_NODES = frozenset(range(NUM_NODES))
+# edge ids of the edges leaving node i, in target order
+_OUT_EDGES = [[_EDGE_ID[(i, j)] for j in range(i + 1, NUM_NODES)] for i in range(NUM_NODES - 1)]
+# _INTO[j, e] = 1 when edge e enters node j (sums the hard-weight terms per node)
+_INTO = torch.tensor([[float(edge[1] == j) for edge in EDGES] for j in range(NUM_NODES)])
 
 
 def _pool(h: torch.Tensor) -> torch.Tensor:
@@ -68,106 +79,180 @@ class SearchCell(nn.Module):
                 self.bns[f"n{i}_k{k}"] = nn.BatchNorm2d(
                     C * fan, affine=affine, track_running_stats=track_running_stats
                 )
-        # edge ids of the edges leaving node i, in target order
-        self.out_edges = [[_EDGE_ID[(i, j)] for j in range(i + 1, NUM_NODES)] for i in range(NUM_NODES - 1)]
+        self.out_edges = _OUT_EDGES
 
     def forward(
-        self, x: torch.Tensor, weights: torch.Tensor | None = None, arch: Sequence[int] | None = None
+        self,
+        x: torch.Tensor,
+        weights: torch.Tensor | MixWeights | HardWeights | None = None,
+        arch: Sequence[int] | None = None,
     ) -> torch.Tensor:
         if arch is None:
             if weights is None:
                 raise ValueError("a search cell needs mixture weights [6, 5] or an arch (six op ids).")
             return self._mixture(x, weights)
+        arch = [int(a) for a in arch]
+        if isinstance(weights, torch.Tensor):
+            weights = HardWeights.of(weights, arch)
         return self._arch(x, arch, weights)
 
     def _conv(self, key: str, r: torch.Tensor) -> torch.Tensor:
         return self.bns[key](self.convs[key](r))
 
-    def _mixture(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def _mixture(self, x: torch.Tensor, w: torch.Tensor | MixWeights) -> torch.Tensor:
+        mix = w if isinstance(w, MixWeights) else MixWeights.of(w)
         inbox: list[list[torch.Tensor]] = [[] for _ in range(NUM_NODES)]
         for i in range(NUM_NODES - 1):
-            h = x if i == 0 else sum(inbox[i][1:], inbox[i][0])
+            h = x if i == 0 else _node_value(inbox[i], None, i, x)
             fan = NUM_NODES - 1 - i
             r = F.relu(h)
             y1 = self._conv(f"n{i}_k1", r).chunk(fan, dim=1)
             y3 = self._conv(f"n{i}_k3", r).chunk(fan, dim=1)
             p = _pool(h)
             for t, e in enumerate(self.out_edges[i]):
-                we = w[e]
+                we = mix.per_edge[e]
                 inbox[i + 1 + t].append(y1[t] * we[CONV1] + y3[t] * we[CONV3] + h * we[SKIP] + p * we[POOL])
-        return sum(inbox[-1][1:], inbox[-1][0])
+        return _node_value(inbox[-1], None, NUM_NODES - 1, x)
 
-    def _bn_slices(self, key: str, y: torch.Tensor, chunks: list[int], fan: int) -> torch.Tensor:
-        """BN of the chosen chunks of a fused conv, each with its own running statistics."""
+    def _bn_run(self, key: str, y: torch.Tensor, first: int, count: int, fan: int) -> torch.Tensor:
+        """BN of the consecutive chunks `first .. first + count - 1` of a fused conv's output.
+
+        BN is per channel, so the chunks' slice of the BN (its affine parameters and, when
+        tracked, a view of its running statistics, updated in place) is exactly the edges' BNs.
+        """
         bn = self.bns[key]
-        if len(chunks) == fan:
+        if count == fan:
             return bn(y)
-        use_batch = self.training or not self.track
-        if not self.track:
-            return F.batch_norm(y, None, None, bn.weight, bn.bias, True, 0.0, bn.eps)
-        C = self.C
-        parts = []
-        for n, t in enumerate(chunks):
-            sl = slice(t * C, (t + 1) * C)
-            parts.append(
-                F.batch_norm(
-                    y[:, n * C : (n + 1) * C],
-                    bn.running_mean[sl],
-                    bn.running_var[sl],
-                    None if bn.weight is None else bn.weight[sl],
-                    None if bn.bias is None else bn.bias[sl],
-                    use_batch,
-                    bn.momentum,
-                    bn.eps,
-                )
-            )
-        return torch.cat(parts, dim=1)
+        if not self.track:  # batch statistics only: no buffers to slice
+            sl = slice(first * self.C, (first + count) * self.C)
+            w = None if bn.weight is None else bn.weight[sl]
+            b = None if bn.bias is None else bn.bias[sl]
+            return F.batch_norm(y, None, None, w, b, True, 0.0, bn.eps)
+        sl = slice(first * self.C, (first + count) * self.C)
+        return F.batch_norm(
+            y,
+            bn.running_mean[sl],
+            bn.running_var[sl],
+            None if bn.weight is None else bn.weight[sl],
+            None if bn.bias is None else bn.bias[sl],
+            self.training,
+            bn.momentum,
+            bn.eps,
+        )
 
     def _run_kernel(self, i: int, k: int, r: torch.Tensor, chunks: list[int]) -> list[torch.Tensor]:
+        """The chosen chunks of node i's fused k x k convolution (+ BN), one per chunk.
+
+        Consecutive chunks run as one convolution on a narrowed (viewed, not copied) weight:
+        slicing a weight by advanced indexing costs an index op forward and an index_put
+        backward, which at the cheap scale costs as much as the convolution itself.
+        """
         key, fan, C = f"n{i}_k{k}", NUM_NODES - 1 - i, self.C
         conv = self.convs[key]
-        weight, bias = conv.weight, conv.bias
-        if len(chunks) != fan:
-            weight = weight.reshape(fan, C, C, k, k)[chunks].reshape(len(chunks) * C, C, k, k)
-            bias = None if bias is None else bias.reshape(fan, C)[chunks].reshape(-1)
-        y = F.conv2d(r, weight, bias, padding=k // 2)
-        return list(self._bn_slices(key, y, chunks, fan).chunk(len(chunks), dim=1))
-
-    def _arch(self, x: torch.Tensor, arch: Sequence[int], w: torch.Tensor | None) -> torch.Tensor:
-        inbox: list[list[torch.Tensor]] = [[] for _ in range(NUM_NODES)]
-        extra: list[torch.Tensor | None] = [None] * NUM_NODES  # the hard weights of unchosen ops
-        for i in range(NUM_NODES - 1):
-            if i == 0:
-                h = x
+        outs: list[torch.Tensor] = []
+        for first, count in _runs(chunks):
+            if count == fan:
+                weight, bias = conv.weight, conv.bias
             else:
-                h = sum(inbox[i][1:], inbox[i][0]) if inbox[i] else torch.zeros_like(x)
-                if extra[i] is not None:
-                    h = h + extra[i]
+                weight = conv.weight.narrow(0, first * C, count * C)
+                bias = None if conv.bias is None else conv.bias.narrow(0, first * C, count * C)
+            y = self._bn_run(key, F.conv2d(r, weight, bias, padding=k // 2), first, count, fan)
+            outs.extend(y.split(C, dim=1) if count > 1 else (y,))
+        return outs
+
+    def _arch(self, x: torch.Tensor, arch: Sequence[int], hard: HardWeights | None) -> torch.Tensor:
+        # Nodes that cannot reach the output are not run when BN keeps no statistics: their
+        # values have no effect (no gradient, no state). With tracked statistics the chosen
+        # convolutions of every edge update their BN's running statistics, as before.
+        live = _live_nodes(arch) if not self.track else _ALL_NODES
+        inbox: list[list[torch.Tensor]] = [[] for _ in range(NUM_NODES)]
+        for i in range(NUM_NODES - 1):
+            if i not in live:
+                continue
+            h = x if i == 0 else _node_value(inbox[i], hard, i, x)
             outs: dict[int, torch.Tensor] = {}
             by_kernel: dict[int, list[int]] = {}
+            pooled: torch.Tensor | None = None
             for t, e in enumerate(self.out_edges[i]):
-                op = int(arch[e])
+                op = arch[e]
+                if op == NONE or i + 1 + t not in live:
+                    continue
                 if op == SKIP:
                     outs[t] = h
                 elif op == POOL:
-                    outs[t] = _pool(h)
-                elif op in _KERNEL_OF:
+                    pooled = _pool(h) if pooled is None else pooled
+                    outs[t] = pooled
+                else:
                     by_kernel.setdefault(_KERNEL_OF[op], []).append(t)
             if by_kernel:
                 r = F.relu(h)
                 for k, chunks in by_kernel.items():
                     outs.update(zip(chunks, self._run_kernel(i, k, r, chunks)))
-            for t, e in enumerate(self.out_edges[i]):
-                j, op = i + 1 + t, int(arch[e])
-                if w is not None:
-                    others = w[e].sum() - w[e, op]  # value 0 for a hard sample, gradient 1
-                    extra[j] = others if extra[j] is None else extra[j] + others
-                    if t in outs:
-                        outs[t] = outs[t] * w[e, op]
-                if t in outs:
-                    inbox[j].append(outs[t])
-        out = sum(inbox[-1][1:], inbox[-1][0]) if inbox[-1] else torch.zeros_like(x)
-        return out if extra[-1] is None else out + extra[-1]
+            for t, out in outs.items():
+                e = self.out_edges[i][t]
+                inbox[i + 1 + t].append(out if hard is None else out * hard.chosen[e])
+        return _node_value(inbox[-1], hard, NUM_NODES - 1, x)
+
+
+class MixWeights(NamedTuple):
+    """Mixture weights split into scalars once per forward, for all cells: `per_edge[e][op]`.
+
+    Indexing `w[e][op]` in every cell cost two select ops per term forward, and backward a
+    zero-filled [6, 5] gradient per select, all summed into alpha's gradient; one unbind per
+    forward replaces them (3N cells x 6 edges x 5 ops of them)."""
+
+    per_edge: tuple[tuple[torch.Tensor, ...], ...]
+
+    @classmethod
+    def of(cls, w: torch.Tensor) -> MixWeights:
+        return cls(tuple(row.unbind() for row in w.unbind()))
+
+
+class HardWeights(NamedTuple):
+    """GDAS's straight-through weights of one sample, split once per forward for all cells.
+
+    `chosen[e]` = w[e, op_e] (value 1; the chosen op's output is multiplied by it, which
+    gives its alpha the gradient); `into[j]` = the sum, over the edges into node j, of the
+    other ops' weights (value 0), added to node j so that every alpha gets a gradient, as
+    the original. Computing these per edge in every cell cost about 90 tiny autograd ops
+    per forward; here it is five, shared by the 3N cells.
+    """
+
+    chosen: tuple[torch.Tensor, ...]
+    into: tuple[torch.Tensor, ...]
+
+    @classmethod
+    def of(cls, w: torch.Tensor, arch: Sequence[int]) -> HardWeights:
+        chosen = w.gather(1, torch.tensor(arch)[:, None])[:, 0]
+        others = w.sum(dim=1) - chosen  # exactly 0 for a hard sample: adding it changes no value
+        into = _INTO.to(w.dtype) @ others
+        return cls(chosen.unbind(), into.unbind())
+
+
+def _runs(chunks: list[int]) -> list[tuple[int, int]]:
+    """(first, count) of each run of consecutive chunk indices, e.g. [0, 1] -> [(0, 2)]."""
+    runs: list[tuple[int, int]] = []
+    for t in chunks:
+        if runs and runs[-1][0] + runs[-1][1] == t:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((t, 1))
+    return runs
+
+
+def _node_value(terms: list[torch.Tensor], hard: HardWeights | None, j: int, x: torch.Tensor) -> torch.Tensor:
+    """Sum of a node's inputs (zero without any), plus its hard-weight term under GDAS."""
+    h = functools.reduce(operator.add, terms) if terms else torch.zeros_like(x)
+    return h if hard is None else h + hard.into[j]
+
+
+def _live_nodes(arch: Sequence[int]) -> frozenset[int]:
+    """Nodes whose value reaches the cell output through edges that are not `none`."""
+    live = {NUM_NODES - 1}
+    for j in range(NUM_NODES - 2, -1, -1):
+        if any(arch[_EDGE_ID[(j, k)]] != NONE and k in live for k in range(j + 1, NUM_NODES)):
+            live.add(j)
+    return frozenset(live)
 
 
 class Supernet(Network):
@@ -210,6 +295,8 @@ class Supernet(Network):
         if weights is not None and tuple(weights.shape) != (NUM_EDGES, NUM_OPS):
             raise ValueError(f"weights must be [{NUM_EDGES}, {NUM_OPS}], got {tuple(weights.shape)}.")
         ops = None if arch is None else arch_ids(arch)
+        if weights is not None:  # split the weights once, for all cells
+            weights = MixWeights.of(weights) if ops is None else HardWeights.of(weights, ops)
         h = self.stem(x.contiguous(memory_format=torch.channels_last))
         for cell in self.cells:
             h = cell(h) if isinstance(cell, ResidualReduction) else cell(h, weights, ops)

@@ -32,17 +32,19 @@ upon; each sub-store is replaced in one atomic folder swap, and the ingest log, 
 after, is trusted only where the sub-store bears it out, so a crash or kill at any point
 leaves every sub-store old or new and the next aggregation completes the work. Temporary
 files of killed writers are removed.
+
+Derived per-arch sets a sub-store carries (the ranking score of `nb201.fidelity.ranking`)
+are kept when it is rebuilt; when the new runs add archs the set has no value for, its
+block says `stale` (how many, and which producer to re-run) and the report lists it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import math
 import os
 import re
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -52,8 +54,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from nb201.benchmark.store.derived import derived_tables
 from nb201.benchmark.store.format import SEP, TABLE, StoreError, open_substore, write_benchmark
 from nb201.fsutil import atomic_write, atomic_write_json, clean_leftovers, file_lock
+from nb201.presets import resolve_config
 from nb201.space import Arch
 from nb201.validation import validate_record
 
@@ -94,6 +98,9 @@ class SubstoreReport:
     failed: list[dict[str, Any]] = field(default_factory=list)
     duplicates: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
+    # derived per-arch sets carried over from the sub-store this one replaced (the ranking
+    # score, ...): name -> "kept", or the `stale` note when new archs lack a value
+    derived: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -117,6 +124,12 @@ class AggregationReport:
                 f"coverage {100 * r.coverage:.1f}%, missing {len(r.missing)}, failed {len(r.failed)}, "
                 f"duplicates {len(r.duplicates)}, conflicts {len(r.conflicts)}, degenerate {r.degenerate}"
             )
+            for name, state in sorted(r.derived.items()):
+                if state != "kept":
+                    lines.append(
+                        f"    derived set {name!r} is stale: {state['archs_without_values']} archs lack a "
+                        f"value; {state['fix']}"
+                    )
             for f in r.failed[:10]:
                 lines.append(f"    failed arch {f['arch_index']} seed {f['seed']}: {f['reason']}")
         for m in self.malformed[:10]:
@@ -314,17 +327,9 @@ class InvalidRecordsError(ValueError):
 
 def _resolve_config(preset: str, fidelity: dict[str, Any]) -> dict | None:
     """What `preset` + `fidelity` resolve to here (None when the preset is unknown here).
-
-    `nb201.train.config` is loaded on its own so that aggregating never imports torch."""
-    mod = sys.modules.get("nb201.train.config") or sys.modules.get("nb201._store_config")
-    if mod is None:
-        path = Path(__file__).resolve().parents[2] / "train" / "config.py"
-        spec = importlib.util.spec_from_file_location("nb201._store_config", path)
-        mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules["nb201._store_config"] = mod
-        spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    `nb201.presets` is torch-free, so aggregating never imports torch."""
     try:
-        return mod.resolve_config(preset, fidelity)
+        return resolve_config(preset, fidelity)
     except (KeyError, ValueError, TypeError, OSError):
         return None
 
@@ -707,8 +712,11 @@ def _summarize(
 
 
 def _write(out: Path, sub: _Sub) -> None:
-    """Write the merged sub-store (one atomic folder swap)."""
+    """Write the merged sub-store (one atomic folder swap), carrying over the derived
+    per-arch sets of the sub-store it replaces (marked stale where new archs lack a value)."""
     archs, seeds, metrics, dense, present = _dense(sub)
+    derived = derived_tables(sub.folder, np.asarray(archs)) if sub.folder.is_dir() else {}
+    sub.rep.derived = {name: block.get("stale", "kept") for name, (_, block) in derived.items()}
     write_benchmark(
         out,
         split=sub.split,
@@ -722,6 +730,7 @@ def _write(out: Path, sub: _Sub) -> None:
         dataset=sub.dataset,
         meta=_substore_meta(sub),
         extra_tables={RUNS: _runs_table(sub.old_runs)},
+        derived=derived,
     )
 
 

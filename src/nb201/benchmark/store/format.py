@@ -29,6 +29,10 @@ Per-epoch time metrics (`<set>-time`) are stored next to their running sums
 (`<set>-all-time`, derived at write time): the originals' `*-all-time` and `*-per-time`
 answers then cost one row read instead of a sum over epochs.
 
+Per-architecture derived columns (the ranking score, the whole-space estimate) are further
+Parquet files declared in meta.json's `derived` block; `nb201.benchmark.store.derived`
+writes and reads them.
+
 Every write goes to a temporary folder that replaces the old sub-store in one rename, so a
 crash never leaves a half-written sub-store behind.
 """
@@ -54,6 +58,7 @@ from nb201.space import NUM_ARCHS, Arch
 from nb201.util import json_default, sha256_file, utc_stamp
 
 if TYPE_CHECKING:  # pyarrow is imported where tables are read or written: opening stays light
+    import pandas as pd
     import pyarrow as pa
 
 SCHEMA = "nb201.store/1"
@@ -132,6 +137,7 @@ def write_benchmark(
     tidy: bool = True,
     chunk_archs: int = 512,
     extra_tables: Mapping[str, pa.Table] | None = None,
+    derived: Mapping[str, tuple[Any, Mapping[str, Any]]] | None = None,
 ) -> Path:
     """Write (or replace) the `<split>__<hp>` sub-store of the benchmark folder `root`.
 
@@ -141,8 +147,9 @@ def write_benchmark(
     RAM twice. `costs` maps `flops`/`params`/`latency` (and any extra numeric column) to
     one value per arch. `present[a, s]` says which runs exist (default: any finite value).
     `meta` adds free-form provenance (preset, fidelity, source, ...) to meta.json;
-    `extra_tables` are written as further Parquet files into the sub-store.
-    Returns the sub-store folder.
+    `extra_tables` are written as further Parquet files into the sub-store; `derived`
+    maps a derived set's name to (table, block): one value per arch in `<name>.parquet`,
+    declared in meta.json (`nb201.benchmark.store.derived`). Returns the sub-store folder.
     """
     import pyarrow.parquet as pq
 
@@ -161,7 +168,14 @@ def write_benchmark(
         _write_costs(tmp, costs, plan)
         for fname, extra in (extra_tables or {}).items():
             pq.write_table(extra, tmp / fname)
-        meta_out = _meta(tmp, plan, split, hp, dataset or split, meta)
+        blocks = {}
+        for set_name, (set_table, set_block) in (derived or {}).items():
+            checked = check_table(set_name, set_table)
+            blocks[set_name] = block_for(set_name, checked, set_block)
+            pq.write_table(checked, tmp / blocks[set_name]["file"])
+        meta_out = _meta(
+            tmp, plan, split, hp, dataset or split, {**({DERIVED: blocks} if blocks else {}), **(meta or {})}
+        )
         (tmp / META).write_text(json.dumps(meta_out, indent=1, sort_keys=False, default=json_default))
         _write_manifest(tmp, known={DATA: meta_out["data_sha256"]})
         fsync_tree(tmp)  # complete on disk before it becomes visible
@@ -384,20 +398,6 @@ def _write_manifest(folder: Path, known: Mapping[str, str] | None = None) -> Non
     (folder / MANIFEST).write_text(json.dumps({"schema": MANIFEST_SCHEMA, "files": files}, indent=1))
 
 
-def refresh_manifest(folder: str | Path) -> None:
-    """Re-hash a sub-store's files into its manifest after a post-step added or changed one
-    (e.g. `nb201.fidelity.ranking` writing `ranking.parquet` and a `ranking_metric` block): without it
-    the next `open` would rightly call the edited `meta.json` corrupt."""
-    from nb201.fsutil import atomic_write_text
-
-    folder = Path(folder)
-    files = {}
-    for p in sorted(folder.iterdir()):
-        if p.is_file() and p.name != MANIFEST and not p.name.startswith("."):
-            files[p.name] = {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
-    atomic_write_text(folder / MANIFEST, json.dumps({"schema": MANIFEST_SCHEMA, "files": files}, indent=1))
-
-
 def _tidy_chunk(
     arch_idx: np.ndarray,
     arch_strings: Sequence[str],
@@ -426,6 +426,62 @@ def _tidy_chunk(
     return pa.table(cols)
 
 
+# ---- derived per-arch column sets: names and checks (written by nb201.benchmark.store.derived)
+DERIVED = "derived"  # meta.json key: set name -> block
+LEGACY = {"ranking_metric": "ranking"}  # older meta.json keys of a derived set -> its name
+_RESERVED = {"data", "archs", "present", "costs", "table", "meta", "manifest", "runs", "ingest", "report"}
+
+
+def column_file(name: str) -> str:
+    """The file of derived set `name` (`ranking` -> `ranking.parquet`), refusing names that
+    would collide with the store's own files."""
+    if not name or not name.replace("-", "").replace("_", "").isalnum() or name in _RESERVED:
+        raise ValueError(
+            f"invalid derived column set name {name!r}: use letters, digits, '-' or '_', and none of "
+            f"{sorted(_RESERVED)} (the store's own files)."
+        )
+    return f"{name}.parquet"
+
+
+def derived_blocks(meta: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """name -> block of every derived set a sub-store's meta.json declares."""
+    out = {str(k): dict(v) for k, v in (meta.get(DERIVED) or {}).items()}
+    for key, name in LEGACY.items():
+        if key in meta and name not in out:
+            out[name] = dict(meta[key])
+    return out
+
+
+def _as_arrow(table: pd.DataFrame | pa.Table) -> pa.Table:
+    import pyarrow as pa
+
+    return table if isinstance(table, pa.Table) else pa.Table.from_pandas(table, preserve_index=False)
+
+
+def check_table(name: str, table: pd.DataFrame | pa.Table) -> pa.Table:
+    """A derived set as Arrow, checked: an int `arch_index` column of distinct indices in
+    range, and numeric value columns (ValueError naming what is wrong)."""
+    tbl = _as_arrow(table)
+    if "arch_index" not in tbl.column_names:
+        raise ValueError(f"derived set {name!r} needs an 'arch_index' column; it has {tbl.column_names}.")
+    idx = np.asarray(tbl.column("arch_index").to_numpy(zero_copy_only=False))
+    if idx.dtype.kind not in "iu" or len(np.unique(idx)) != len(idx):
+        raise ValueError(f"derived set {name!r}: arch_index must be distinct integers.")
+    if len(idx) and (idx.min() < 0 or idx.max() >= NUM_ARCHS):
+        raise ValueError(f"derived set {name!r}: arch indices must lie in [0, {NUM_ARCHS - 1}].")
+    return tbl
+
+
+def block_for(name: str, table: pa.Table, block: Mapping[str, Any]) -> dict[str, Any]:
+    """The meta.json block of a derived set: the producer's `block`, plus the file and columns."""
+    return {
+        **dict(block),
+        "file": column_file(name),
+        "columns": [c for c in table.column_names if c != "arch_index"],
+        "archs": table.num_rows,
+    }
+
+
 # ---- reading --------------------------------------------------------------------------
 
 
@@ -440,6 +496,7 @@ class Substore:
     present: np.ndarray  # [A, S] bool
     manifest: dict | None = None  # file name -> {"bytes", "sha256"}; None for older sub-stores
     _costs: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    derived_cache: Any = field(default=None, repr=False)  # nb201.benchmark.store.derived.columns_of
 
     @property
     def split(self) -> str:
