@@ -239,6 +239,23 @@ def test_archive_missing_a_batch(tmp_path):
         load_dataset("cifar10", root=tmp_path, verify=False)
 
 
+def test_a_batch_twice_in_the_archive_is_refused(tmp_path):
+    """Two members for one batch (another folder, or appended to the tar): one would be read
+    silently; now the archive is refused with both members named."""
+    files, _ = cifar10_files()
+    path = write_tar(tmp_path / "cifar-10-python.tar.gz", "cifar-10-batches-py", files)
+    with tarfile.open(path, "w:gz") as tar:
+        for folder in ("cifar-10-batches-py", "copy"):
+            for name, payload in files.items():
+                info = tarfile.TarInfo(f"{folder}/{name}")
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
+    with pytest.raises(
+        ValueError, match=r"holds data_batch_1 twice \(cifar-10-batches-py/data_batch_1, copy/data_batch_1\)"
+    ):
+        load_dataset("cifar10", root=tmp_path, verify=False)
+
+
 def test_missing_archive_names_path_and_url(tmp_path):
     expected = tmp_path / "nowhere" / "cifar-10-python.tar.gz"
     with pytest.raises(FileNotFoundError) as info:
@@ -348,6 +365,20 @@ def test_imagenet16_from_the_downloaded_zips(tmp_path):
     data = load_dataset("ImageNet16-120", root=tmp_path)
     for key, value in truth.items():
         np.testing.assert_array_equal(getattr(data, key), value)
+
+
+def test_imagenet16_zips_with_a_batch_twice_are_refused(tmp_path):
+    write_imagenet16(tmp_path / "batches")
+    with zipfile.ZipFile(tmp_path / "Imagenet16_train.zip", "w") as zf:
+        for i in range(1, 11):
+            zf.write(tmp_path / "batches" / f"train_data_batch_{i}", f"Imagenet16_train/train_data_batch_{i}")
+    with zipfile.ZipFile(tmp_path / "Imagenet16_val.zip", "w") as zf:
+        zf.write(tmp_path / "batches" / "val_data", "val_data")
+        zf.write(tmp_path / "batches" / "train_data_batch_3", "extra/train_data_batch_3")
+    with pytest.raises(
+        ValueError, match=r"holds train_data_batch_3 twice \(.*Imagenet16_train/train_data_batch_3, "
+    ):
+        load_dataset("ImageNet16-120", root=tmp_path)
 
 
 def test_imagenet16_missing_files_say_where_to_get_them(tmp_path):

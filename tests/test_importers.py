@@ -4,6 +4,7 @@ every imported number compared with what the official API returns for the same f
 from __future__ import annotations
 
 import random
+import re
 from collections import OrderedDict
 from pathlib import Path
 
@@ -348,3 +349,136 @@ def test_nats_pickle_may_name_only_plain_data_unless_trusted(tmp_path):
     with pytest.raises(ImportFormatError) as caught:
         import_official(risky, tmp_path / "o", allow_pickle=True)
     assert "beyond plain data" not in str(caught.value)
+
+
+# ---- ambiguous sources are refused, with the files and indices named; nothing is written ----
+def _folder_copy(nats_folder: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(nats_folder, tmp_path / nats_folder.name))
+
+
+def _refused_by_cli(src: Path, out: Path, capsys, *needles: str) -> str:
+    """`nb201 import` exits 2 with one line naming every needle, and writes nothing."""
+    from nb201.cli import main
+
+    assert main(["import", str(src), str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nb201 import: error: ") and err.count("\n") == 1, err
+    for needle in needles:
+        assert needle in err, (needle, err)
+    assert not out.exists()
+    return err
+
+
+def test_two_files_for_one_arch_are_refused(nats_folder, tmp_path, capsys):
+    src = _folder_copy(nats_folder, tmp_path)
+    (src / "1.pickle.pbz2").write_bytes((src / "000001.pickle.pbz2").read_bytes())
+    _refused_by_cli(
+        src,
+        tmp_path / "out",
+        capsys,
+        "two files for one architecture",
+        "index 1:",
+        "000001.pickle.pbz2",
+        " 1.pickle.pbz2",
+    )
+    with pytest.raises(ImportFormatError, match=r"index 1: 000001.pickle.pbz2, 1.pickle.pbz2"):
+        import_official(src, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_arch_listed_twice_in_meta_is_refused(nats_folder, tmp_path, capsys):
+    src = _folder_copy(nats_folder, tmp_path)
+    meta = _meta_archs()
+    meta[777] = meta[0]  # index 777 now claims to be arch 0: one of them would serve the other's numbers
+    nats_utils.pickle_save({"meta_archs": meta}, str(src / "meta.pickle"))
+    _refused_by_cli(
+        src, tmp_path / "out", capsys, "lists an architecture twice", "indices 0 and 777", meta[0]
+    )
+    pth = tmp_path / "twice.pth"
+    torch.save({"meta_archs": meta, "arch2infos": {}, "evaluated_indexes": []}, pth)
+    with pytest.raises(ImportFormatError, match=r"twice: .* at indices 0 and 777"):
+        import_official(pth, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_file_naming_another_arch_is_refused(nats_folder, tmp_path, capsys, workers):
+    src = _folder_copy(nats_folder, tmp_path)
+    (src / "000001.pickle.pbz2").write_bytes((src / "000777.pickle.pbz2").read_bytes())
+    with pytest.raises(
+        ImportFormatError,
+        match=r"000001.pickle.pbz2 \(hp 12\) holds the results of another "
+        r"architecture: its arch_index is 777, but it is filed as architecture 1 ",
+    ):
+        import_official(src, tmp_path / "out", workers=workers)
+    assert not (tmp_path / "out").exists()
+    _refused_by_cli(
+        src, tmp_path / "out", capsys, "000001.pickle.pbz2", "arch_index is 777", "architecture 1"
+    )
+    # the arch string alone (arch_index dropped) is enough to tell
+    data = nats_utils.pickle_load(str(src / "000777.pickle.pbz2"))
+    for state in data.values():
+        del state["arch_index"]
+    nats_utils.pickle_save(data, str(src / "000001.pickle"))
+    with pytest.raises(ImportFormatError, match=rf"its arch_str is '{re.escape(str(Arch.from_index(777)))}'"):
+        import_official(src, tmp_path / "out", workers=workers)
+    assert not (tmp_path / "out").exists()
+
+
+def test_results_for_archs_the_meta_does_not_list_are_refused(nats_folder, tmp_path, capsys):
+    """A meta of 10 archs beside a file for arch 3000: once `IndexError: list index out of range`."""
+    src = _folder_copy(nats_folder, tmp_path)
+    nats_utils.pickle_save({"meta_archs": _meta_archs()[:10]}, str(src / "meta.pickle"))
+    (src / "003000.pickle.pbz2").write_bytes((src / "000001.pickle.pbz2").read_bytes())
+    _refused_by_cli(
+        src,
+        tmp_path / "out",
+        capsys,
+        "the meta does not list",
+        "3000 (003000.pickle.pbz2)",
+        "11472 (011472.pickle.pbz2)",
+        "lists 10 architectures (indices 0..9)",
+    )
+    pth = tmp_path / "short.pth"
+    torch.save(
+        {
+            "meta_archs": _meta_archs()[:10],
+            "arch2infos": {3000: {"less": {}, "full": {}}},
+            "evaluated_indexes": [3000],
+        },
+        pth,
+    )
+    with pytest.raises(
+        ImportFormatError, match=r"does not list: 3000; its meta_archs lists 10 architectures"
+    ):
+        import_official(pth, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_one_arch_under_two_keys_of_a_single_file_is_refused(pth_file, tmp_path):
+    top = torch.load(pth_file, weights_only=True)
+    top["arch2infos"]["1"] = top["arch2infos"][1]
+    bad = tmp_path / "twice-keys.pth"
+    torch.save(top, bad)
+    with pytest.raises(
+        ImportFormatError, match=r"arch2infos holds one architecture twice \(index 1: keys \[1, '1'\]\)"
+    ):
+        import_official(bad, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_parallel_workers_write_the_same_store(nats_folder, tmp_path):
+    import_official(nats_folder, tmp_path / "one", workers=1)
+    import_official(nats_folder, tmp_path / "two", workers=2)
+    one, two = Benchmark.open(tmp_path / "one"), Benchmark.open(tmp_path / "two")
+    assert one.datasets == two.datasets and sorted(one.evaluated_indexes) == sorted(ARCHS)
+    for dataset in one.datasets:
+        for hp in one.hps(dataset):
+            names = one.metric_names(dataset)
+            assert names == two.metric_names(dataset)
+            for name in names:
+                a = one.metrics(np.array(ARCHS), name, seeds=None, dataset=dataset, hp=hp)
+                b = two.metrics(np.array(ARCHS), name, seeds=None, dataset=dataset, hp=hp)
+                np.testing.assert_array_equal(a, b)

@@ -145,6 +145,12 @@ def _add_import(sub: argparse._SubParsersAction) -> Handler:
     p.add_argument(
         "--allow-pickle", action="store_true", help="load any pickled object (a .pth/.pbz2 you trust)"
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes reading a NATS-tss folder (default: one per core)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return _run_import
 
@@ -158,7 +164,9 @@ def _options(args: argparse.Namespace, *names: str) -> dict[str, Any]:
 def _run_import(args: argparse.Namespace) -> int:
     from nb201.benchmark.importers import import_official
 
-    written = import_official(args.source, args.out, **_options(args, "datasets", "hps", "allow_pickle"))
+    written = import_official(
+        args.source, args.out, **_options(args, "datasets", "hps", "allow_pickle", "workers")
+    )
     for p in written:
         print(p)
     return 0

@@ -17,7 +17,7 @@ import functools
 import math
 import tomllib
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
@@ -32,7 +32,11 @@ class ConfigError(ValueError):
 def knob(default: Any = MISSING, help: str = "", **rules: Any) -> Any:
     """A dataclass field with its one-line `help` and value `rules`: `low` (>=), `above` (>),
     `fraction` ((0, 1]), `choices`, `named` (the one string an `int | str` knob accepts),
-    `multiple_of`, `expect` (the wording of "must be ..." when the rules need explaining).
+    `multiple_of`, `expect` (the wording of "must be ..." when the rules need explaining),
+    `of` (a table whose keys are the knobs of another config dataclass, each value checked
+    by that knob's rules: a fidelity table `of=TrainConfig`), `known` (a function giving
+    the names a string, each string of a list, or each key of a table must be one of: a
+    registry read when the value is checked, e.g. the shipped presets).
 
     Lists and dicts get a fresh copy per instance, so a default can never be shared."""
     meta = {"help": help, **rules}
@@ -171,13 +175,36 @@ def check_field(cls: type, key: str, value: Any, where: str, label: str | None =
     if meta is None:
         raise KeyError(key)
     tp = _hints(cls)[key]
+    label = label or f"knob {key!r}"
     try:
         out = _conform(value, tp)
     except _Mismatch:
         out = _Mismatch
     if out is _Mismatch or not _obeys(out, meta):
-        raise ConfigError(f"{where}: {label or f'knob {key!r}'} must be {_expect(tp, meta)}, got {value!r}.")
+        raise ConfigError(f"{where}: {label} must be {_expect(tp, meta)}, got {value!r}.")
+    if "known" in meta:
+        _check_names(out, meta["known"], where, label)
+    if "of" in meta and isinstance(out, Mapping):
+        out = _check_table_of(meta["of"], out, where, label)
     return out
+
+
+def _check_names(value: Any, known: Callable[[], Iterable[str]], where: str, label: str) -> None:
+    """Every name `value` holds (a string, a list's strings, a table's keys) is one of `known()`."""
+    names = [value] if isinstance(value, str) else list(value) if isinstance(value, (list, Mapping)) else []
+    allowed = list(known())
+    for name in names:
+        if isinstance(name, str) and name not in allowed:
+            raise unknown_key(where, f"{label}: {name!r}", allowed, "unknown name")
+
+
+def _check_table_of(cls: type, table: Mapping[str, Any], where: str, label: str) -> dict[str, Any]:
+    """A table of `cls` knobs (a fidelity or override table), each checked by its knob's rules."""
+    names = field_names(cls)
+    for key in table:
+        if key not in names:
+            raise unknown_key(where, f"{label}.{key}", names, "unknown knob")
+    return {k: check_field(cls, k, v, where, f"{label}.{k}") for k, v in table.items()}
 
 
 def unknown_key(where: str, key: str, known: list[str], what: str = "unknown parameter") -> ConfigError:

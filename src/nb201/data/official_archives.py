@@ -216,11 +216,15 @@ def _read_members(source: Path, fmt: CifarFormat) -> dict[str, bytes]:
             if path.is_file():
                 found[name] = path.read_bytes()
     else:
+        seen: dict[str, str] = {}
         try:
             with tarfile.open(source, "r:*") as tar:
                 for member in tar:
                     base = member.name.rsplit("/", 1)[-1]
                     if member.isfile() and base in wanted:
+                        if base in seen:  # two members for one batch: which one is the data?
+                            raise _twice(source, base, [seen[base], member.name])
+                        seen[base] = member.name
                         handle = tar.extractfile(member)
                         assert handle is not None
                         found[base] = handle.read()
@@ -236,6 +240,13 @@ def _read_members(source: Path, fmt: CifarFormat) -> dict[str, bytes]:
             f"{sorted(wanted)}. Re-download {fmt.url}."
         )
     return found
+
+
+def _twice(source: Any, name: str, members: list[str]) -> ValueError:
+    return ValueError(
+        f"{source} holds {name} twice ({', '.join(members)}); an official archive has one of each "
+        "batch, so this one cannot say which is the data. Remove one, or download the archive again."
+    )
 
 
 def read_cifar(fmt: CifarFormat, source: Path) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
@@ -293,12 +304,17 @@ def _imagenet16_batches(files: list[Path]) -> Iterator[tuple[str, bytes]]:
     except (zipfile.BadZipFile, OSError) as err:
         raise ValueError(f"{files}: not readable zips ({err}); download them again.") from err
     try:
-        members = {
-            info.filename.rsplit("/", 1)[-1]: (zf, info)
-            for zf in archives
-            for info in zf.infolist()
-            if not info.is_dir()
-        }
+        members: dict[str, tuple[zipfile.ZipFile, zipfile.ZipInfo]] = {}
+        for zf in archives:
+            for info in zf.infolist():
+                base = info.filename.rsplit("/", 1)[-1]
+                if info.is_dir() or base not in names:
+                    continue
+                if base in members:
+                    other = members[base]
+                    shown = [f"{other[0].filename}:{other[1].filename}", f"{zf.filename}:{info.filename}"]
+                    raise _twice(" + ".join(map(str, files)), base, shown)
+                members[base] = (zf, info)
         missing = [n for n in names if n not in members]
         if missing:
             raise ValueError(f"{files} lack {missing}; are they the 16x16 'Imagenet16' pickled batches?")

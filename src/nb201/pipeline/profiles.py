@@ -11,12 +11,24 @@ any notebook runs, with errors that name the key, the file and the known keys.
 from __future__ import annotations
 
 import ast
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from nb201.config import ConfigError, check_field, defaults, field_names, from_table, knob, read_toml
+from nb201.config import (
+    ConfigError,
+    SearchConfig,
+    TrainConfig,
+    check_field,
+    defaults,
+    field_names,
+    from_table,
+    knob,
+    read_toml,
+)
+from nb201.pipeline.precheck import algorithm_names, check_notebook, train_preset_names, ws_method_names
 
 
 @dataclass(frozen=True)
@@ -33,8 +45,10 @@ class TrainParams:
     )
     arch_seed: int = knob(0, "seed of the architecture sample")
     exclude_csv: str | None = knob(None, 'CSV with an "arch" column: samples skip their functional classes')
-    preset: str = knob("digits-cheap", "training preset: a file in src/nb201/configs/presets/")
-    fidelity: dict[str, Any] = knob({}, "overrides of the preset, e.g. {'C': 8, 'epochs': 4}")
+    preset: str = knob(
+        "digits-cheap", "training preset: a file in src/nb201/configs/presets/", known=train_preset_names
+    )
+    fidelity: dict[str, Any] = knob({}, "overrides of the preset, e.g. {'C': 8, 'epochs': 4}", of=TrainConfig)
     seeds: list[int] = knob([777, 888], "training seeds (the paper uses 777, 888, 999)")
     dedup: bool = knob(True, "train one representative per functional class, share its record")
     engine: str = knob("local", "local (in-process) | ray (a Ray cluster)", choices=("local", "ray"))
@@ -74,7 +88,9 @@ class SearchParams:
 
     benchmark: str = knob("data/benchmarks/digits", "benchmark folder (ours, or an imported official one)")
     algorithms: list[str] = knob(
-        ["RS", "REA", "REINFORCE", "BOHB"], "registered names (nb201.search.ALGORITHMS)"
+        ["RS", "REA", "REINFORCE", "BOHB"],
+        "registered names (nb201.search.ALGORITHMS)",
+        known=algorithm_names,
     )
     runs: int = knob(500, "independent runs per algorithm (the paper: 500)", low=1)
     budget: float | None = knob(None, "simulated seconds per run; None: the budget rule of nb201.search")
@@ -83,7 +99,7 @@ class SearchParams:
     )
     search_hp: str | None = knob(None, 'schedule of the reward; None: "12" if present, else the only one')
     settings: dict[str, dict[str, Any]] = knob(
-        {}, "per-algorithm settings, e.g. {'REA': {'population_size': 10}}"
+        {}, "per-algorithm settings, e.g. {'REA': {'population_size': 10}}", known=algorithm_names
     )
     workers: int = knob(1, "processes for the runs", low=1)
     seed: int = knob(0, "master seed: run r of every algorithm derives its seed from it")
@@ -121,7 +137,9 @@ class FidelityParams:
     )
     num_threads: int = knob(1, "torch threads per run", low=1)
     n_boot: int = knob(1000, "bootstrap resamples for the confidence intervals", low=1)
-    benchmark_preset: str = knob("cpu-cifar", "the preset the committed benchmark was built at")
+    benchmark_preset: str = knob(
+        "cpu-cifar", "the preset the committed benchmark was built at", known=train_preset_names
+    )
     sidecar: str = knob("reports/05_fidelity.json", "this notebook's key numbers, as JSON")
 
 
@@ -129,12 +147,16 @@ class FidelityParams:
 class WeightSharingParams:
     """06_weight_sharing: the six weight-sharing methods, evaluated through a benchmark."""
 
-    methods: list[str] | None = knob(None, "weight-sharing methods; None: every registered one")
+    methods: list[str] | None = knob(
+        None, "weight-sharing methods; None: every registered one", known=ws_method_names
+    )
     seeds: list[int] = knob([777, 888], "one search per (method, seed)")
     dataset: str = knob("digits", 'dataset searched on: "digits", "cifar10", or "folder:<zip or folder>"')
     split: str = knob("digits-valid", 'the search split: it must have a valid half (the "-valid" form)')
     preset: str = knob("digits", "search preset (nb201/configs/search/<name>.toml)")
-    overrides: dict[str, Any] = knob({}, "search knob overrides, e.g. {'epochs': 2}; they change the run ids")
+    overrides: dict[str, Any] = knob(
+        {}, "search knob overrides, e.g. {'epochs': 2}; they change the run ids", of=SearchConfig
+    )
     data_root: str | None = knob(None, "where relative dataset paths are found (None: as given)")
     searches_dir: str = knob(
         "data/wsnas/digits/searches", "search records and checkpoints; re-running resumes"
@@ -143,8 +165,12 @@ class WeightSharingParams:
     benchmark_from: str | None = knob(None, "if set and `benchmark` does not exist yet: copy this one there")
     bench_dataset: str = knob("digits", "the dataset of the benchmark's runs")
     bench_split: str = knob("digits", "the benchmark's split whose accuracies are reported")
-    bench_preset: str = knob("digits-cheap", "the benchmark's training preset (its fidelity)")
-    bench_fidelity: dict[str, Any] = knob({}, "fidelity overrides used by the runs of the benchmark")
+    bench_preset: str = knob(
+        "digits-cheap", "the benchmark's training preset (its fidelity)", known=train_preset_names
+    )
+    bench_fidelity: dict[str, Any] = knob(
+        {}, "fidelity overrides used by the runs of the benchmark", of=TrainConfig
+    )
     runs_dir: str = knob(
         "data/runs/digits", "run records of archs the benchmark lacked (its own runs folder)"
     )
@@ -180,8 +206,10 @@ class RankingParams:
         "published 200-epoch accuracies of 200 calibration archs",
     )
     runs_dir: str = knob("data/fidelity/runs", "run records of the cheap training point")
-    preset: str = knob("cpu-cifar", "the cheap training point: this preset ...")
-    fidelity: dict[str, Any] | None = knob(None, "... with these overrides (None: the preset as is)")
+    preset: str = knob("cpu-cifar", "the cheap training point: this preset ...", known=train_preset_names)
+    fidelity: dict[str, Any] | None = knob(
+        None, "... with these overrides (None: the preset as is)", of=TrainConfig
+    )
     split: str = knob("cifar10-jpeg", "the split the cheap runs trained on")
     proxy_tables: dict[str, str] = knob(
         {
@@ -265,7 +293,9 @@ class Profile:
     """A pipeline profile: which notebooks run, into which folder, with which parameters.
 
     `params[notebook]` holds every parameter of each notebook the profile runs: the
-    notebook's defaults with the profile's table applied (`settings` gives the typed form)."""
+    notebook's defaults with the profile's table applied. `settings(notebook)` is the typed
+    form, validated once: `load_profile` keeps what it validated while reading the file, and
+    a profile built in code is validated on first use."""
 
     name: str
     description: str
@@ -276,14 +306,20 @@ class Profile:
     # renders into its own output folder. The default profile uses it to re-render the
     # analyses of the committed CIFAR-10 benchmark, so that its first run shows findings.
     then: list[dict[str, Any]] = field(default_factory=list)
+    _typed: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def settings(self, notebook: str) -> Any:
         """The typed parameters `notebook` runs with under this profile."""
-        cls = notebook_params(notebook, f"profile {self.name!r}")
-        return from_table(cls, self.params.get(notebook, {}), f"profile {self.name!r}", f"{notebook}.")
+        if notebook not in self._typed:
+            cls = notebook_params(notebook, f"profile {self.name!r}")
+            table = self.params.get(notebook, {})
+            self._typed[notebook] = from_table(cls, table, f"profile {self.name!r}", f"{notebook}.")
+        return self._typed[notebook]
 
 
 _PROFILE_KEYS = ("description", "out", "notebooks", "then")
+# a profile *name* is a file stem of configs/pipelines: no folder separator, no '..'
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 def _profiles_folder() -> Path:
@@ -296,16 +332,38 @@ def profile_names() -> list[str]:
 
 
 def _profile_path(name_or_path: str) -> tuple[Path, str]:
-    path = Path(name_or_path)
-    if path.suffix == ".toml" and path.exists():
+    """A shipped profile by name, or your own file by a path that ends in `.toml`: like the
+    preset loaders, a name is never read as a path (`../x` is refused, not resolved)."""
+    text = str(name_or_path)
+    if text.endswith(".toml"):
+        path = Path(text)
+        if not path.is_file():
+            raise ConfigError(f"no profile file {text!r}: pass the path of an existing .toml file")
         return path, path.stem
-    path = _profiles_folder() / f"{name_or_path}.toml"
+    if not _PROFILE_NAME.fullmatch(text) or ".." in text:
+        raise ConfigError(
+            f"pipeline profile {text!r} is not a profile name (a name has no '/' or '..'): choose one "
+            f"of {profile_names()} or pass the path of your own file, ending in .toml"
+        )
+    path = _profiles_folder() / f"{text}.toml"
     if not path.is_file():
         raise ConfigError(
-            f"unknown pipeline profile {name_or_path!r}: choose one of {profile_names()} "
+            f"unknown pipeline profile {text!r}: choose one of {profile_names()} "
             "or pass the path to a .toml file of the same form"
         )
-    return path, str(name_or_path)
+    return path, text
+
+
+def _check_out(out: Any, where: str) -> str:
+    """A profile's output folder stays inside the project: `--out` (the caller's own choice)
+    is how to write anywhere else, so a profile file cannot point reports at `../../..`."""
+    parts = PurePosixPath(out).parts if isinstance(out, str) else ()
+    if not parts or PurePosixPath(out).is_absolute() or ".." in parts or "\\" in out:
+        raise ConfigError(
+            f"{where}: out = {out!r}: a profile writes into a folder inside the project (relative, "
+            "without '..'), e.g. out = \"reports/mine\"; to write elsewhere pass --out"
+        )
+    return out
 
 
 def _check_notebook_list(names: Any, where: str) -> list[str]:
@@ -326,16 +384,25 @@ def load_profile(name_or_path: str) -> Profile:
         if key not in _PROFILE_KEYS and key not in NOTEBOOKS:
             raise ConfigError(f"{path}: {key}: unknown key; known: {', '.join(_PROFILE_KEYS + NOTEBOOKS)}")
     notebooks = _check_notebook_list(raw.get("notebooks", list(NOTEBOOKS[:4])), f"{path}: profile {name!r}")
-    params = {}
+    typed = {}
     for nb in [n for n in NOTEBOOKS if n in notebooks or n in raw]:
-        params[nb] = asdict(from_table(NOTEBOOK_PARAMS[nb], raw.get(nb, {}), str(path), f"{nb}."))
+        typed[nb] = from_table(NOTEBOOK_PARAMS[nb], raw.get(nb, {}), str(path), f"{nb}.")
     then = []
     for i, step in enumerate(raw.get("then", [])):
         follow = from_table(FollowUp, step, f"{path} [[then]] {i}")
         _check_notebook_list(follow.only or [], f"{path}: profile {name!r}: [[then]]")
         then.append({k: v for k, v in asdict(follow).items() if v is not None})
-    out = str(raw.get("out", "reports"))
-    return Profile(name, str(raw.get("description", "")), out, notebooks, params, then)
+    out = _check_out(raw.get("out", "reports"), str(path))
+    prof = Profile(
+        name,
+        str(raw.get("description", "")),
+        out,
+        notebooks,
+        {nb: asdict(t) for nb, t in typed.items()},
+        then,
+    )
+    prof._typed.update(typed)  # validated above: `settings` serves these, not a second pass
+    return prof
 
 
 def parse_override(text: str) -> tuple[str, str, Any]:
@@ -372,12 +439,33 @@ def parse_override(text: str) -> tuple[str, str, Any]:
         raise err
 
 
+def run_settings(profile: Profile, changed: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The typed parameters each notebook of `profile` runs with, the `changed` knobs (each
+    already checked by `parse_override`) applied, and each notebook checked across its knobs
+    (`nb201.pipeline.precheck`): everything the pipeline validates, once, before it runs."""
+    changed = dict(changed or {})
+    if stray := sorted(set(changed) - set(profile.notebooks)):
+        raise ConfigError(
+            f"--set names {stray}, which profile {profile.name!r} does not run; its notebooks: "
+            f"{profile.notebooks}"
+        )
+    out = {}
+    for nb in profile.notebooks:
+        out[nb] = replace(profile.settings(nb), **changed.get(nb, {}))
+        check_notebook(nb, out[nb], f"profile {profile.name!r}")
+    return out
+
+
+def changed_params(notebook: str, settings: Any) -> dict[str, Any]:
+    """The knobs of typed `settings` that differ from `notebook`'s defaults: what the pipeline
+    passes, so an executed notebook's header shows which knobs a run changed."""
+    base = notebook_defaults(notebook)
+    return {k: v for k, v in asdict(settings).items() if v != base[k]}
+
+
 def resolve_params(
     profile: Profile, notebook: str, overrides: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """What the pipeline passes to `notebook`: the parameters that differ from its defaults
-    under `profile` and the `overrides` (already checked), so an executed notebook's header
-    shows which knobs a run changed."""
-    settings = asdict(profile.settings(notebook)) | dict(overrides or {})
-    base = notebook_defaults(notebook)
-    return {k: v for k, v in settings.items() if v != base[k]}
+    """What the pipeline passes to `notebook` under `profile` with `overrides` (already
+    checked): the parameters that differ from its defaults."""
+    return changed_params(notebook, replace(profile.settings(notebook), **dict(overrides or {})))

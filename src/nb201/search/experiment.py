@@ -294,7 +294,7 @@ class Experiment:
         return out[self.datasets]
 
 
-def _checked_algorithms(
+def checked_algorithms(
     algorithms: Sequence[str | Algorithm | SearchFn] | Mapping[str, str | Algorithm | SearchFn],
     settings: Mapping[str, Mapping[str, Any]] | None,
 ) -> dict[str, tuple[Algorithm, dict[str, Any]]]:
@@ -357,7 +357,7 @@ def run_experiment(
     runs = _check_count("runs", runs, " (the paper uses 500)")
     workers = _check_count("workers", workers)
     problem = SearchProblem.of(benchmark, dataset=dataset, hp=hp, metric=metric, budget=budget)
-    checked = _checked_algorithms(algorithms, settings)
+    checked = checked_algorithms(algorithms, settings)
     bench = problem._bench()
     evaluation = evaluation_table(bench)
     reported = reported_columns(evaluation.columns, problem.dataset, problem.metric)
