@@ -131,6 +131,24 @@ def top_op_sentence(freq: pd.DataFrame, n: int, rank_by: str) -> str | None:
     )
 
 
+def describe_model(estimate: dict) -> str:
+    """A few words on what made an estimate: its model's name and, where the estimate states
+    it, its cross-validated agreement with the labels it was fitted to."""
+    model = estimate.get("model") or estimate.get("method") or "a model"
+    if isinstance(model, dict):
+        model = model.get("ranker") or model.get("name") or "a fitted model"
+    labels = estimate.get("labels")
+    n = (labels.get("n") or labels.get("count")) if isinstance(labels, dict) else None
+    cv = (estimate.get("cv") or {}).get("full") or {}
+    words = f"{model}"
+    if n:
+        words += f" fitted on {n} published accuracies"
+    if "spearman" in cv:
+        lo, hi = cv.get("spearman_ci95", [float("nan")] * 2)
+        words += f", cross-validated Spearman {cv['spearman']:.3f} [{lo:.3f}, {hi:.3f}]"
+    return words
+
+
 def analysis_findings(
     *,
     distribution: str,
@@ -146,9 +164,9 @@ def analysis_findings(
     benchmark (whose report shows only what an estimate can support)."""
     out: list[str] = []
     if estimate is not None:
-        model = estimate.get("model") or estimate.get("method") or "a model"
         out.append(
-            f"This benchmark is an estimate (its numbers come from {model}, not from training): the "
+            f"This benchmark is an estimate (its numbers come from {describe_model(estimate)}, not from "
+            "training): the "
             "distribution, cost and operation analyses below describe the estimate; cross-dataset, "
             "epoch and seed analyses of an estimate would measure the model, not the data, and are left out."
         )

@@ -92,7 +92,7 @@ def findings(exp: Experiment, column: str | None = None, n_boot: int = 2000, see
     apart = sum(not d.covers_zero for d in diffs)
     out.append(
         f"{apart} of the {len(diffs)} pairs of algorithms can be told apart (95% paired bootstrap "
-        f"interval excluding zero); the other {len(diffs) - apart} are indistinguishable."
+        f"interval excluding zero); {_the_others(len(diffs) - apart)} indistinguishable."
     )
     paper = paper_agreement(diffs)
     if paper:
@@ -135,3 +135,7 @@ def difference_records(diffs: list[Difference]) -> list[dict]:
 
 
 __all__ = ["comparison_table", "differences", "findings", "paired_table", "paper_agreement"]
+
+
+def _the_others(k: int) -> str:
+    return "none is" if k == 0 else "the other one is" if k == 1 else f"the other {k} are"
