@@ -91,14 +91,17 @@ def _shim(path: Path, body: str) -> None:
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A checkout after `make reports`: the tracked files the README relies on, `.venv/bin`
-    with `python`, `nb201` and `activate`, and `data/benchmarks/digits` built by the default
+    with `python`, `nb201` and `activate`, the committed benchmarks and search records, and
+    `data/benchmarks/digits` built by the default
     profile's own notebooks (a smaller sample, to keep the test short)."""
     root = tmp_path_factory.mktemp("clone")
     for name in ("pyproject.toml", "Makefile"):
         shutil.copy(REPO / name, root / name)
     (root / "notebooks").symlink_to(REPO / "notebooks")
     (root / "data" / "benchmarks").mkdir(parents=True)
-    (root / "data" / "benchmarks" / "cifar10-cpu").symlink_to(REPO / "data" / "benchmarks" / "cifar10-cpu")
+    for committed in ("cifar10-cpu", "whole-space"):  # the committed benchmarks a fresh clone has
+        (root / "data" / "benchmarks" / committed).symlink_to(REPO / "data" / "benchmarks" / committed)
+    (root / "data" / "cifar10-cpu").symlink_to(REPO / "data" / "cifar10-cpu")  # committed search records
     venv = root / ".venv" / "bin"
     venv.mkdir(parents=True)
     _shim(venv / "python", f'exec "{sys.executable}" "$@"')
