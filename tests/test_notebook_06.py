@@ -42,7 +42,22 @@ def ws_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "06_weight_sharing.multi_trial_runs=5",
     ]
     run_pipeline("digits-ws", out=out, overrides=overrides, progress=False)
-    return out
+    (out / "full").mkdir()
+    for name in ("06_weight_sharing.json", "06_weight_sharing.html"):
+        (out / name).rename(out / "full" / name)
+    # rendered again while a second seed has not run: only the finished searches are reported
+    partial = [o for o in overrides if not o.startswith("06_weight_sharing.seeds")]
+    partial += ["06_weight_sharing.seeds=[777, 888]", "06_weight_sharing.run_missing=False"]
+    run_pipeline("digits-ws", out=out / "partial", overrides=partial, progress=False)
+    return out / "full"
+
+
+def test_notebook_06_reports_finished_searches_only_and_says_so(ws_report: Path) -> None:
+    s = json.loads((ws_report.parent / "partial" / "06_weight_sharing.json").read_text())
+    assert s["searches_finished"] == len(METHODS)
+    assert {(m["method"], m["seed"]) for m in s["searches_missing"]} == {(m, 888) for m in METHODS}
+    assert s["findings"][0].startswith(f"{len(METHODS)} of {2 * len(METHODS)} searches have finished")
+    assert len(list((ws_report.parent / "searches").glob("*.json"))) == len(METHODS)  # nothing ran
 
 
 def test_notebook_06_searches_every_method_and_measures_the_final_archs(ws_report: Path) -> None:

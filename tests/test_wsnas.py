@@ -233,7 +233,7 @@ def test_searches_through_the_sweep_engine_equal_direct_runs_and_resume(tmp_path
     equal to `run_search` in process, finished searches skipped on a rerun, an expected
     failure (missing data) reported by name after the others ran."""
     from nb201.train.engine import LocalEngine
-    from nb201.wsnas import run_searches
+    from nb201.wsnas import finished_searches, run_searches
 
     specs = [_spec("rsps", epochs=1), _spec("gdas", epochs=1)]
     records = run_searches(specs, tmp_path / "eng", engine_options={"num_threads": 1})
@@ -248,6 +248,11 @@ def test_searches_through_the_sweep_engine_equal_direct_runs_and_resume(tmp_path
     with pytest.raises(RuntimeError, match=r"1 of 2 searches failed .*no-such"):
         run_searches([missing, specs[0]], tmp_path / "eng")
     assert not list((tmp_path / "eng").glob(f"{missing.run_id}*"))
+    # a report rendered while searches go on reads the finished ones only, and writes nothing
+    third = _spec("rsps", seed=888, epochs=1)
+    done, left = finished_searches([specs[1], third, specs[0]], tmp_path / "eng")
+    assert [r["run_id"] for r in done] == [specs[1].run_id, specs[0].run_id]
+    assert left == [third] and not list((tmp_path / "eng").glob(f"{third.run_id}*"))
 
 
 def test_the_method_registry_and_a_methods_own_knobs(monkeypatch) -> None:

@@ -140,3 +140,19 @@ def test_equal_cost_says_when_not_one_query_fits():
     assert table["queries per run"].tolist() == [0.0]
     assert "no multi-trial search is possible" in F.describe_equal_cost(table, "the whole space")
     assert F.equal_cost_table(table)["verdict"].tolist() == ["no query affordable"]
+
+
+def test_a_report_of_unfinished_searches_says_what_it_covers():
+    from nb201.wsnas import SearchSpec
+
+    records = [_record("darts-v1", s, [0, 6]) for s in (777, 888, 999)] + [_record("rsps", 777, [0, 0])]
+    missing = [SearchSpec(m, "digits", "digits-valid", "digits", s) for m, s in (("rsps", 888), ("enas", 777))]
+    line = F.describe_coverage(records, missing)
+    assert line.startswith("4 of 6 searches have finished and this report covers only them")
+    assert "DARTS-V1 with seeds 777, 888, 999; RSPS with seed 777; ENAS not at all" in line
+    assert F.describe_coverage(records, []) is None
+    c = F.collapse(records, "darts-v1")
+    final = F.final_table(records, {"acc": lambda i: 90.0})
+    table = F.method_table(final, "acc", quoted=None)
+    assert F.summary([c], ["a.", "b."], None, table, "darts-v1", line)[0] == line
+    assert F.summary([c], ["a.", "b."], None, table, "darts-v1")[0].startswith("DARTS-V1 collapses")

@@ -161,6 +161,9 @@ class WeightSharingParams:
     searches_dir: str = knob(
         "data/wsnas/digits/searches", "search records and checkpoints; re-running resumes"
     )
+    run_missing: bool = knob(
+        True, "False: report only the searches finished in searches_dir; the others are listed, not run"
+    )
     benchmark: str = knob("data/benchmarks/digits", "the benchmark the derived archs are looked up in")
     benchmark_from: str | None = knob(None, "if set and `benchmark` does not exist yet: copy this one there")
     bench_dataset: str = knob("digits", "the dataset of the benchmark's runs")

@@ -23,7 +23,14 @@ from nb201.wsnas.methods import (
     register_method,
     unrolled_alpha_grad,
 )
-from nb201.wsnas.run import SearchTask, load_search_records, read_search_record, run_search, run_searches
+from nb201.wsnas.run import (
+    SearchTask,
+    finished_searches,
+    load_search_records,
+    read_search_record,
+    run_search,
+    run_searches,
+)
 
 __all__ = [
     "METHODS",
@@ -34,6 +41,7 @@ __all__ = [
     "SearchTask",
     "Method",
     "chosen_methods",
+    "finished_searches",
     "gumbel_hard",
     "load_search_preset",
     "load_search_records",

@@ -361,18 +361,46 @@ def describe_equal_cost(table: pd.DataFrame, label: str) -> str:
     )
 
 
+def describe_coverage(records: Sequence[Mapping[str, Any]], missing: Sequence[Any]) -> str | None:
+    """None when every (method, seed) search has finished; else one sentence naming what the
+    report covers (methods by their finished seeds) and how many searches it lacks, so a
+    report rendered while searches go on does not pass for the full design."""
+    if not missing:
+        return None
+    seeds: dict[str, list[int]] = {}
+    for r in records:
+        seeds.setdefault(r["spec"]["method"], []).append(int(r["spec"]["seed"]))
+    by_seeds: dict[tuple[int, ...], list[str]] = {}
+    for method, s in seeds.items():
+        by_seeds.setdefault(tuple(sorted(s)), []).append(method.upper())
+    covered = "; ".join(
+        f"{', '.join(ms)} with seed{'s' if len(k) > 1 else ''} {', '.join(map(str, k))}"
+        for k, ms in by_seeds.items()
+    )
+    absent = sorted({str(getattr(m, "method", m)).upper() for m in missing} - {m.upper() for m in seeds})
+    return (
+        f"{len(records)} of {len(records) + len(missing)} searches have finished and this report covers only "
+        f"them ({covered or 'none'}"
+        + (f"; {', '.join(absent)} not at all" if absent else "")
+        + "): every mean and interval over seeds is over the finished seeds of each method."
+    )
+
+
 def summary(
     collapses: Sequence[Collapse],
     best_lines: Sequence[str],
     equal_cost_line: str | None,
     table: pd.DataFrame,
     best: str,
+    coverage_line: str | None = None,
 ) -> list[str]:
     """The report's Findings block (3-6 sentences): the collapse of each DARTS variant, the
     best method and whether its lead exceeds the spread between seeds, how one-shot fares
     against multi-trial search at equal cost, and where the best final cells stand in the
-    whole population next to the paper's own result for the method."""
-    out = [describe_collapse(c) for c in collapses][:2]
+    whole population next to the paper's own result for the method; first, when some
+    searches have not finished, which ones the report covers (`describe_coverage`)."""
+    out = [coverage_line] if coverage_line else []
+    out += [describe_collapse(c) for c in collapses][:2]
     out += list(best_lines[:2])
     if equal_cost_line:
         out.append(equal_cost_line)

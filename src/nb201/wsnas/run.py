@@ -307,6 +307,24 @@ def run_searches(
     return [task.load_result(SearchTask(s), out) for s in specs]
 
 
+def finished_searches(
+    specs: Sequence[SearchSpec], out_dir: str | Path
+) -> tuple[list[dict[str, Any]], list[SearchSpec]]:
+    """The valid records of the `specs` whose searches have finished in `out_dir`, in the
+    order of `specs`, and the specs still missing (not started, or interrupted: a
+    checkpoint is not a result). Reads only, so a report can be rendered from what has
+    finished while the other searches go on in the background (`run_searches` resumes them)."""
+    out = Path(out_dir).expanduser().resolve()
+    done, missing = [], []
+    for spec in specs:
+        t = SearchTask(spec)
+        if task.is_done(t, out):
+            done.append(task.load_result(t, out))
+        else:
+            missing.append(spec)
+    return done, missing
+
+
 def read_search_record(path: str | Path) -> dict[str, Any]:
     """The search record at `path`, checked on its own (schema, epochs, arch strings equal
     to their indices, finite values); ValueError naming the file otherwise. A search that
