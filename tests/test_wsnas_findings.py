@@ -146,7 +146,8 @@ def test_a_report_of_unfinished_searches_says_what_it_covers():
     from nb201.wsnas import SearchSpec
 
     records = [_record("darts-v1", s, [0, 6]) for s in (777, 888, 999)] + [_record("rsps", 777, [0, 0])]
-    missing = [SearchSpec(m, "digits", "digits-valid", "digits", s) for m, s in (("rsps", 888), ("enas", 777))]
+    pending = (("rsps", 888), ("enas", 777))
+    missing = [SearchSpec(m, "digits", "digits-valid", "digits", s) for m, s in pending]
     line = F.describe_coverage(records, missing)
     assert line.startswith("4 of 6 searches have finished and this report covers only them")
     assert "DARTS-V1 with seeds 777, 888, 999; RSPS with seed 777; ENAS not at all" in line
