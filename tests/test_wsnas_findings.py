@@ -157,3 +157,13 @@ def test_a_report_of_unfinished_searches_says_what_it_covers():
     table = F.method_table(final, "acc", quoted=None)
     assert F.summary([c], ["a.", "b."], None, table, "darts-v1", line)[0] == line
     assert F.summary([c], ["a.", "b."], None, table, "darts-v1")[0].startswith("DARTS-V1 collapses")
+
+
+def test_with_one_seed_per_method_the_lead_is_not_called_a_tie():
+    records = [_record(m, 777, [0, 0]) for m in ("gdas", "darts-v1")]
+    final = F.final_table(records, {"acc": lambda i: 0.0})
+    final["acc"] = final["method"].map({"gdas": 86.0, "darts-v1": 85.0})
+    best, lines, diffs = F.describe_best(final, "acc", "acc")
+    assert best == "gdas" and lines[0].endswith("mean 86.00% over 1 seed.")
+    assert lines[1].startswith("Whether GDAS's lead exceeds the spread between seeds cannot be told yet")
+    assert "indistinguishable from" not in lines[1] and "too few to give an interval" in lines[2]

@@ -263,14 +263,23 @@ def describe_best(final: pd.DataFrame, column: str, label: str) -> tuple[str, li
     diffs = seed_differences(final, column, best)
     mean = final.groupby("method")[column].mean()
     n = int((final.method == best).sum())
-    head = f"{best.upper()}'s final cells are best by {label}: mean {mean[best]:.2f}% over {n} seeds."
+    seeds = f"{n} seed{'s' * (n != 1)}"
+    head = f"{best.upper()}'s final cells are best by {label}: mean {mean[best]:.2f}% over {seeds}."
     clear = [d.b_name for d in diffs if not d.covers_zero]
-    tied = [d.b_name for d in diffs if d.covers_zero]
+    tied = [d.b_name for d in diffs if d.covers_zero and np.isfinite(d.lo)]
+    open_ = [d.b_name for d in diffs if not np.isfinite(d.lo)]  # fewer than two shared seeds
     summary = (
         f"Over seeds, {best.upper()} is clearly ahead of {', '.join(clear) or 'no method'}"
         + (f" and indistinguishable from {', '.join(tied)}" if tied else "")
-        + " (paired bootstrap intervals over seeds below)."
+        + " (paired intervals over seeds below)."
     )
+    if open_ and not clear and not tied:
+        summary = (
+            f"Whether {best.upper()}'s lead exceeds the spread between seeds cannot be told yet: it shares "
+            f"fewer than two seeds with {', '.join(open_)}, too few for an interval."
+        )
+    elif open_:
+        summary = summary[:-1] + f"; against {', '.join(open_)} too few seeds are shared for an interval."
     return best, [head, summary] + [describe_difference(d, quantity=label) for d in diffs], diffs
 
 
