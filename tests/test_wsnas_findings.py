@@ -167,3 +167,20 @@ def test_with_one_seed_per_method_the_lead_is_not_called_a_tie():
     assert best == "gdas" and lines[0].endswith("mean 86.00% over 1 seed.")
     assert lines[1].startswith("Whether GDAS's lead exceeds the spread between seeds cannot be told yet")
     assert "indistinguishable from" not in lines[1] and "too few to give an interval" in lines[2]
+
+
+def test_equal_cost_wording_gives_no_verdict_without_an_interval():
+    import pandas as pd
+
+    from nb201.stats import Difference
+
+    one = Difference("DARTS-V1", "RS", 85.7, 92.3, -6.6, np.nan, np.nan, 1)
+    many = Difference("GDAS", "RS", 86.0, 92.3, -6.3, -7.0, -5.6, 3, paired=False, method="t")
+    table = pd.DataFrame(
+        {"algorithm": ["RS", "RS"], "queries per run": [6.0, 12.0], "difference": [one, many]}
+    )
+    text = F.describe_equal_cost(table, "the whole-space benchmark")
+    assert "RS (6-12 queries per run) is ahead of GDAS, level with none and behind none" in text
+    assert "scores 92.3% vs DARTS-V1 85.7%, with too few one-shot seeds for an interval" in text
+    only = F.describe_equal_cost(table.iloc[:1], "the whole-space benchmark")
+    assert "level with" not in only and "RS (6-6 queries per run) scores 92.3% vs DARTS-V1 85.7%" in only

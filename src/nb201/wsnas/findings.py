@@ -354,19 +354,27 @@ def describe_equal_cost(table: pd.DataFrame, label: str) -> str:
             f"the core-hours of any one-shot search ({', '.join(unaffordable)})."
         )
     for algo, g in table.groupby("algorithm", sort=False):
-        ahead = [d.a_name for d in g["difference"] if not d.covers_zero and d.diff < 0]
-        behind = [d.a_name for d in g["difference"] if not d.covers_zero and d.diff > 0]
-        level = [d.a_name for d in g["difference"] if d.covers_zero]
+        told = [d for d in g["difference"] if np.isfinite(d.lo) and np.isfinite(d.hi)]
+        untold = [d for d in g["difference"] if d not in told]  # one one-shot seed: no interval
+        ahead = [d.a_name for d in told if not d.covers_zero and d.diff < 0]
+        behind = [d.a_name for d in told if not d.covers_zero and d.diff > 0]
+        level = [d.a_name for d in told if d.covers_zero]
         q = g["queries per run"]
-        parts.append(
-            f"{algo} ({q.min():.0f}-{q.max():.0f} queries per run) is ahead of "
-            f"{', '.join(ahead) or 'none'}, level with {', '.join(level) or 'none'} and behind "
-            f"{', '.join(behind) or 'none'}"
-        )
+        part = f"{algo} ({q.min():.0f}-{q.max():.0f} queries per run)"
+        if told:
+            part += (
+                f" is ahead of {', '.join(ahead) or 'none'}, level with {', '.join(level) or 'none'} and "
+                f"behind {', '.join(behind) or 'none'}"
+            )
+        if untold:
+            scores = ", ".join(f"{d.b:.1f}% vs {d.a_name} {d.a:.1f}%" for d in untold)
+            too_few = "with too few one-shot seeds for an interval"
+            part += (" and" if told else "") + f" scores {scores}, {too_few}"
+        parts.append(part)
     return (
         f"At equal search cost in core-hours, on {label}: "
         + "; ".join(parts)
-        + " (each by a 95% interval of one-shot minus multi-trial; table below)."
+        + " (each by a 95% interval of one-shot minus multi-trial where there is one; table below)."
     )
 
 
