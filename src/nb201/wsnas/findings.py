@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,9 @@ from nb201 import names
 from nb201.space import Arch
 from nb201.stats import Difference, describe_difference, mean_std, paired_difference, unpaired_difference
 from nb201.wsnas.evaluate import QUOTED
+
+if TYPE_CHECKING:
+    from nb201.wsnas.config import SearchSpec
 
 SKIP = "skip_connect"
 COLLAPSE_SHARE = 0.5  # a derived cell whose skip_connect share passes one half has collapsed
@@ -378,7 +381,7 @@ def describe_equal_cost(table: pd.DataFrame, label: str) -> str:
     )
 
 
-def describe_coverage(records: Sequence[Mapping[str, Any]], missing: Sequence[Any]) -> str | None:
+def describe_coverage(records: Sequence[Mapping[str, Any]], missing: Sequence[SearchSpec]) -> str | None:
     """None when every (method, seed) search has finished; else one sentence naming what the
     report covers (methods by their finished seeds) and how many searches it lacks, so a
     report rendered while searches go on does not pass for the full design."""
@@ -394,7 +397,7 @@ def describe_coverage(records: Sequence[Mapping[str, Any]], missing: Sequence[An
         f"{', '.join(ms)} with seed{'s' if len(k) > 1 else ''} {', '.join(map(str, k))}"
         for k, ms in by_seeds.items()
     )
-    absent = sorted({str(getattr(m, "method", m)).upper() for m in missing} - {m.upper() for m in seeds})
+    absent = sorted({spec.method.upper() for spec in missing} - {m.upper() for m in seeds})
     return (
         f"{len(records)} of {len(records) + len(missing)} searches have finished and this report covers only "
         f"them ({covered or 'none'}"

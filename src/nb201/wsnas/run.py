@@ -318,8 +318,9 @@ def finished_searches(
     done, missing = [], []
     for spec in specs:
         t = SearchTask(spec)
-        if task.is_done(t, out):
-            done.append(task.load_result(t, out))
+        record = task.check(t, t.result_path(out))[0]  # read and checked once
+        if record is not None:
+            done.append(record)
         else:
             missing.append(spec)
     return done, missing
