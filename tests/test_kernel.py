@@ -89,6 +89,17 @@ def numbers(record: dict) -> dict:
 
 
 @pytest.mark.parametrize("kind", ["run", "search", "proxy"])
+def test_every_kind_is_a_whole_task_and_a_found_result_is_its_outcome(kind, tmp_path):
+    """Every method of the Task protocol, `finished` included: the Ray engine asks it when a
+    retried task finds the result an earlier attempt wrote (a proxy task once lacked it)."""
+    t = make_task(kind)
+    assert isinstance(t, kernel.Task)
+    first = kernel.execute(t, tmp_path)
+    found = kernel.finished_outcome(t, first.path)
+    assert (found.run_id, found.status, found.path) == (t.run_id, "ok", first.path)
+
+
+@pytest.mark.parametrize("kind", ["run", "search", "proxy"])
 def test_a_torn_result_of_every_kind_is_moved_aside_and_recomputed(kind, tmp_path):
     t = make_task(kind)
     first = kernel.execute(t, tmp_path)

@@ -469,6 +469,11 @@ class ProxyTask:
             self.run_id, "ok", None, time.perf_counter() - wall, str(path), time.process_time() - cpu
         )
 
+    def finished(self, record: dict[str, Any], path: Path) -> RunOutcome:
+        """A valid proxy file is an `ok` outcome (the Ray engine asks when a retried task finds
+        the file an earlier attempt wrote)."""
+        return RunOutcome(self.run_id, "ok", None, 0.0, str(path))
+
     def _kept(self, path: Path) -> dict[str, Any]:
         """The file's values and timings when it is this task's but lacks some proxies."""
         try:
